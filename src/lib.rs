@@ -1,1 +1,18 @@
-//! kube-dc library
+//! kube-dc: keeps a static cluster-admin "break-glass" kubeconfig per cluster,
+//! SOPS-encrypted in a Git fleet repo, for when the identity provider is down.
+//!
+//! The binary (`main.rs`) only parses arguments and maps errors to exit codes; the work
+//! happens here, in modules named after the domain.
+
+pub mod atomic;
+pub mod breakglass;
+pub mod cli;
+pub mod cluster_config;
+pub mod credentials;
+pub mod error;
+pub mod fleet;
+pub mod kubeconfig;
+pub mod sops;
+pub mod sops_config;
+pub mod sops_file;
+pub mod ui;

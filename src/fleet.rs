@@ -1,0 +1,303 @@
+//! The fleet repo: its root, its clusters and their files.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::cluster_config::{self, ClusterConfig};
+use crate::error::{Error, Result};
+
+pub const SOPS_CONFIG: &str = ".sops.yaml";
+pub const CLUSTERS_DIR: &str = "clusters";
+pub const BREAK_GLASS_FILE: &str = "break-glass-kubeconfig.enc.yaml";
+pub const FLEET_ENV: &str = "KUBE_DC_FLEET";
+
+#[derive(Debug, Clone)]
+pub struct Fleet {
+    root: PathBuf,
+}
+
+/// Where the fleet root came from, so errors can name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Flag,
+    Env,
+    WalkUp,
+    Default,
+}
+
+impl Fleet {
+    /// Finds the fleet: `--repo`, else `$KUBE_DC_FLEET`, else the first ancestor of `cwd`
+    /// that looks like a fleet, else `~/.kube-dc/fleet`. An explicit choice that is not a
+    /// fleet is an error, never a reason to try the next place.
+    pub fn discover(
+        flag: Option<&Path>,
+        env: Option<&Path>,
+        cwd: &Path,
+        home: Option<&Path>,
+    ) -> Result<Fleet> {
+        if let Some(path) = flag {
+            return Fleet::open(&cwd.join(path), Source::Flag);
+        }
+        if let Some(path) = env.filter(|p| !p.as_os_str().is_empty()) {
+            return Fleet::open(&cwd.join(path), Source::Env);
+        }
+        if let Some(root) = cwd.ancestors().find(|dir| looks_like_fleet(dir)) {
+            return Fleet::open(root, Source::WalkUp);
+        }
+        let default = home.map(|h| h.join(".kube-dc/fleet"));
+        match default {
+            Some(path) if path.exists() => Fleet::open(&path, Source::Default),
+            _ => Err(Error::usage(format!(
+                "no fleet repo found: {} and its parents hold no {SOPS_CONFIG} with a {CLUSTERS_DIR}/ directory",
+                cwd.display()
+            ))
+            .with_hint(format!("pass --repo <fleet-root> or set {FLEET_ENV}"))),
+        }
+    }
+
+    pub fn open(path: &Path, source: Source) -> Result<Fleet> {
+        let origin = match source {
+            Source::Flag => "--repo",
+            Source::Env => FLEET_ENV,
+            Source::WalkUp => "the fleet found above the current directory",
+            Source::Default => "the default fleet",
+        };
+        let root = path.canonicalize().map_err(|e| {
+            Error::usage(format!(
+                "{origin} points to {}, which cannot be opened: {e}",
+                path.display()
+            ))
+        })?;
+        if !looks_like_fleet(&root) {
+            return Err(Error::usage(format!(
+                "{origin} points to {}, which is not a fleet repo (it needs {SOPS_CONFIG} and {CLUSTERS_DIR}/ at its root)",
+                root.display()
+            )));
+        }
+        Ok(Fleet { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn sops_config_path(&self) -> PathBuf {
+        self.root.join(SOPS_CONFIG)
+    }
+
+    /// Every cluster: a directory under `clusters/`, one or two levels deep, holding
+    /// `cluster-config.env`. Sorted by name.
+    pub fn clusters(&self) -> Result<Vec<Cluster>> {
+        let base = self.root.join(CLUSTERS_DIR);
+        let mut found = Vec::new();
+        for first in subdirs(&base)? {
+            if first.join(cluster_config::FILE_NAME).is_file() {
+                found.push(first);
+                continue;
+            }
+            for second in subdirs(&first)? {
+                if second.join(cluster_config::FILE_NAME).is_file() {
+                    found.push(second);
+                }
+            }
+        }
+        let mut clusters: Vec<Cluster> = found
+            .iter()
+            .filter_map(|dir| {
+                let rel = dir.strip_prefix(&base).ok()?.to_str()?;
+                let name = ClusterName::parse(rel).ok()?;
+                Some(self.cluster_at(name))
+            })
+            .collect();
+        clusters.sort_by(|a, b| a.name.0.cmp(&b.name.0));
+        Ok(clusters)
+    }
+
+    /// The cluster called `name`, or an error naming the closest existing clusters.
+    pub fn cluster(&self, name: &str) -> Result<Cluster> {
+        let name = ClusterName::parse(name)?;
+        let cluster = self.cluster_at(name);
+        if cluster.config_path().is_file() {
+            return Ok(cluster);
+        }
+        let known = self.clusters()?;
+        let mut err = Error::usage(format!(
+            "unknown cluster {:?}: {} does not exist",
+            cluster.name.as_str(),
+            cluster.config_path().display()
+        ));
+        let close = closest(cluster.name.as_str(), known.iter().map(|c| c.name.as_str()));
+        if !close.is_empty() {
+            err = err.with_hint(format!("did you mean {}?", close.join(", ")));
+        } else if !known.is_empty() {
+            err = err.with_hint(format!("clusters in this fleet: {}", names_preview(&known)));
+        }
+        Err(err)
+    }
+
+    fn cluster_at(&self, name: ClusterName) -> Cluster {
+        let dir = self.root.join(CLUSTERS_DIR).join(name.as_str());
+        Cluster { name, dir }
+    }
+}
+
+fn looks_like_fleet(dir: &Path) -> bool {
+    dir.join(SOPS_CONFIG).is_file() && dir.join(CLUSTERS_DIR).is_dir()
+}
+
+fn subdirs(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| Error::failed(format!("cannot list {}: {e}", dir.display())))?;
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+        .map(|e| e.path())
+        .collect();
+    dirs.sort();
+    Ok(dirs)
+}
+
+fn closest<'a>(wanted: &str, names: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut scored: Vec<(f64, &str)> = names
+        .map(|n| (strsim::jaro_winkler(wanted, n), n))
+        .filter(|(score, _)| *score > 0.7)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    scored
+        .into_iter()
+        .take(3)
+        .map(|(_, n)| n.to_string())
+        .collect()
+}
+
+fn names_preview(clusters: &[Cluster]) -> String {
+    let mut names: Vec<&str> = clusters.iter().take(10).map(|c| c.name.as_str()).collect();
+    if clusters.len() > names.len() {
+        names.push("...");
+    }
+    names.join(", ")
+}
+
+/// A validated cluster name: one or two `/`-separated segments of `[a-z0-9.-]`, never
+/// `.` or `..`, so it can never point outside `clusters/`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ClusterName(String);
+
+impl ClusterName {
+    pub fn parse(name: &str) -> Result<ClusterName> {
+        let invalid = |why: &str| {
+            Error::usage(format!("invalid cluster name {name:?}: {why}")).with_hint(
+                "cluster names are paths under clusters/, like `alpha` or `eu/dc1`: one or two segments of lowercase letters, digits, `-` and `.`",
+            )
+        };
+        if name.is_empty() {
+            return Err(invalid("it is empty"));
+        }
+        if name.starts_with('/') {
+            return Err(invalid("it is an absolute path"));
+        }
+        let segments: Vec<&str> = name.split('/').collect();
+        for segment in &segments {
+            if segment.is_empty() {
+                return Err(invalid("it has an empty segment"));
+            }
+            if *segment == "." || *segment == ".." {
+                return Err(invalid("`.` and `..` are not allowed"));
+            }
+            if !segment
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+            {
+                return Err(invalid(
+                    "only lowercase letters, digits, `-` and `.` are allowed",
+                ));
+            }
+        }
+        if segments.len() > 2 {
+            return Err(invalid("more than two levels"));
+        }
+        Ok(ClusterName(name.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ClusterName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    name: ClusterName,
+    dir: PathBuf,
+}
+
+impl Cluster {
+    pub fn name(&self) -> &ClusterName {
+        &self.name
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join(cluster_config::FILE_NAME)
+    }
+
+    pub fn config(&self) -> Result<ClusterConfig> {
+        ClusterConfig::load(&self.config_path())
+    }
+
+    pub fn break_glass_path(&self) -> PathBuf {
+        self.dir.join(BREAK_GLASS_FILE)
+    }
+
+    /// The break-glass file relative to the fleet root, `/`-separated: the path sops
+    /// matches against `.sops.yaml` and Git stores.
+    pub fn break_glass_rel(&self) -> String {
+        format!("{CLUSTERS_DIR}/{}/{BREAK_GLASS_FILE}", self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for ok in ["alpha", "eu/dc1", "a.b-c", "x1"] {
+            assert!(ClusterName::parse(ok).is_ok(), "{ok}");
+        }
+        for (bad, why) in [
+            ("", "empty"),
+            ("../x", "`.` and `..`"),
+            ("a/..", "`.` and `..`"),
+            ("./a", "`.` and `..`"),
+            ("/etc", "absolute"),
+            ("a//b", "empty segment"),
+            ("a/", "empty segment"),
+            ("a/b/c", "two levels"),
+            ("Alpha", "lowercase"),
+            ("a b", "lowercase"),
+        ] {
+            let err = ClusterName::parse(bad).unwrap_err().to_string();
+            assert!(err.contains(why), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn closest_names_rank_by_similarity() {
+        let names = ["alpha", "beta", "eu/dc1", "eu/dc2"];
+        assert_eq!(closest("alpa", names.into_iter()), vec!["alpha"]);
+        assert_eq!(
+            closest("eu/dc3", names.into_iter())[..2],
+            ["eu/dc1", "eu/dc2"]
+        );
+        assert!(closest("zzzz", names.into_iter()).is_empty());
+    }
+}

@@ -1,0 +1,149 @@
+//! The fleet's `.sops.yaml`: which creation rule, and so which age recipients, a path gets.
+//! Read without sops so that `status --no-decrypt` and `check` work for people with no key.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use regex::Regex;
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+#[derive(Debug)]
+pub struct SopsConfig {
+    rules: Vec<Rule>,
+}
+
+#[derive(Debug)]
+pub struct Rule {
+    path_regex: Option<Regex>,
+    pub age_recipients: BTreeSet<String>,
+}
+
+#[derive(Deserialize)]
+struct RawConfig {
+    #[serde(default)]
+    creation_rules: Vec<RawRule>,
+}
+
+#[derive(Deserialize)]
+struct RawRule {
+    path_regex: Option<String>,
+    age: Option<AgeField>,
+    #[serde(default)]
+    key_groups: Vec<RawKeyGroup>,
+}
+
+#[derive(Deserialize)]
+struct RawKeyGroup {
+    #[serde(default)]
+    age: Vec<String>,
+}
+
+/// `age:` is a comma-separated string in sops' docs, but lists are accepted too.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum AgeField {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl SopsConfig {
+    pub fn load(path: &Path) -> Result<SopsConfig> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::usage(format!("cannot read {}: {e}", path.display())))?;
+        SopsConfig::parse(&text).map_err(|e| Error::usage(format!("{}: {e}", path.display())))
+    }
+
+    pub fn parse(text: &str) -> std::result::Result<SopsConfig, String> {
+        let raw: RawConfig = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
+        let rules = raw
+            .creation_rules
+            .into_iter()
+            .map(Rule::from_raw)
+            .collect::<std::result::Result<_, _>>()?;
+        Ok(SopsConfig { rules })
+    }
+
+    /// The first rule whose `path_regex` matches `rel` (unanchored, as sops does), or
+    /// a rule without `path_regex`.
+    pub fn rule_for(&self, rel: &str) -> Option<&Rule> {
+        self.rules
+            .iter()
+            .find(|r| r.path_regex.as_ref().is_none_or(|re| re.is_match(rel)))
+    }
+}
+
+impl Rule {
+    fn from_raw(raw: RawRule) -> std::result::Result<Rule, String> {
+        let path_regex = raw
+            .path_regex
+            .map(|re| Regex::new(&re).map_err(|e| format!("invalid path_regex {re:?}: {e}")))
+            .transpose()?;
+        let mut age_recipients: BTreeSet<String> = match raw.age {
+            Some(AgeField::One(list)) => split_recipients(&list),
+            Some(AgeField::Many(items)) => items.iter().flat_map(|s| split_recipients(s)).collect(),
+            None => BTreeSet::new(),
+        };
+        age_recipients.extend(
+            raw.key_groups
+                .iter()
+                .flat_map(|g| g.age.iter().flat_map(|s| split_recipients(s))),
+        );
+        Ok(Rule {
+            path_regex,
+            age_recipients,
+        })
+    }
+}
+
+fn split_recipients(list: &str) -> BTreeSet<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = r#"
+creation_rules:
+  - path_regex: ^clusters/[^/]+(/[^/]+)?/break-glass-kubeconfig\.enc\.yaml$
+    age: >-
+      age1aaa,
+      age1bbb
+  - path_regex: secrets\.enc\.yaml$
+    encrypted_regex: ^(data|stringData)$
+    key_groups:
+      - age: [age1ccc]
+  - age: [age1ddd, "age1eee,age1fff"]
+"#;
+
+    #[test]
+    fn first_matching_rule_wins() {
+        let config = SopsConfig::parse(CONFIG).unwrap();
+        let bg = config
+            .rule_for("clusters/eu/dc1/break-glass-kubeconfig.enc.yaml")
+            .unwrap();
+        assert_eq!(
+            bg.age_recipients,
+            BTreeSet::from(["age1aaa".into(), "age1bbb".into()])
+        );
+        let secrets = config.rule_for("clusters/alpha/secrets.enc.yaml").unwrap();
+        assert_eq!(secrets.age_recipients, BTreeSet::from(["age1ccc".into()]));
+        let fallback = config.rule_for("other.yaml").unwrap();
+        assert_eq!(fallback.age_recipients.len(), 3);
+    }
+
+    #[test]
+    fn no_rule_and_bad_regex() {
+        let config =
+            SopsConfig::parse("creation_rules:\n  - path_regex: ^a$\n    age: age1x\n").unwrap();
+        assert!(config.rule_for("b").is_none());
+        let err = SopsConfig::parse("creation_rules:\n  - path_regex: '('\n").unwrap_err();
+        assert!(err.contains("invalid path_regex"), "{err}");
+    }
+}

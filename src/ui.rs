@@ -1,0 +1,171 @@
+//! Where the tool's words go: stdout for results, stderr for progress, warnings and
+//! banners, each coloured only when it is a terminal and the user did not opt out.
+
+use std::io::{IsTerminal, Write};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned text for people.
+    #[default]
+    Table,
+    /// One JSON document for scripts (schema in docs/json-output.md).
+    Json,
+}
+
+/// ANSI styling that is either on or off.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    enabled: bool,
+}
+
+impl Style {
+    pub fn new(choice: ColorChoice, is_terminal: bool) -> Style {
+        let enabled = match choice {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
+        };
+        Style { enabled }
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.enabled {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    pub fn red_bold(&self, text: &str) -> String {
+        self.paint("1;97;41", text)
+    }
+
+    pub fn red(&self, text: &str) -> String {
+        self.paint("31", text)
+    }
+
+    pub fn yellow(&self, text: &str) -> String {
+        self.paint("33", text)
+    }
+
+    pub fn green(&self, text: &str) -> String {
+        self.paint("32", text)
+    }
+
+    pub fn bold(&self, text: &str) -> String {
+        self.paint("1", text)
+    }
+}
+
+/// The two output streams with their styles.
+pub struct Ui {
+    pub out: Box<dyn Write + Send>,
+    pub err: Box<dyn Write + Send>,
+    pub out_style: Style,
+    pub err_style: Style,
+    pub verbose: u8,
+}
+
+impl Ui {
+    pub fn stdio(color: ColorChoice, verbose: u8) -> Ui {
+        Ui {
+            out_style: Style::new(color, std::io::stdout().is_terminal()),
+            err_style: Style::new(color, std::io::stderr().is_terminal()),
+            out: Box::new(std::io::stdout()),
+            err: Box::new(std::io::stderr()),
+            verbose,
+        }
+    }
+
+    pub fn warn(&mut self, message: &str) {
+        let label = self.err_style.yellow("warning:");
+        let _ = writeln!(self.err, "{label} {message}");
+    }
+
+    /// A line for `-v`.
+    pub fn detail(&mut self, message: &str) {
+        if self.verbose > 0 {
+            let _ = writeln!(self.err, "{message}");
+        }
+    }
+}
+
+/// Left-aligned columns, two spaces apart; colour codes are not counted as width.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let width = |s: &str| visible_width(s);
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(width(cell));
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut out = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            out.push_str(cell);
+            if i + 1 < cells.len() {
+                out.push_str(&" ".repeat(widths[i] - width(cell) + 2));
+            }
+        }
+        out.push('\n');
+        out
+    };
+    let mut out = line(header.to_vec());
+    for row in rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+fn visible_width(s: &str) -> usize {
+    let mut width = 0;
+    let mut in_escape = false;
+    for c in s.chars() {
+        match (in_escape, c) {
+            (false, '\x1b') => in_escape = true,
+            (true, 'm') => in_escape = false,
+            (true, _) => {}
+            (false, _) => width += 1,
+        }
+    }
+    width
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_aligns_ignoring_colour() {
+        let style = Style { enabled: true };
+        let rows = vec![
+            vec!["alpha".into(), style.green("ok")],
+            vec!["eu/dc1".into(), "missing".into()],
+        ];
+        let text = table(&["CLUSTER", "STATE"], &rows);
+        let plain: Vec<String> = text
+            .lines()
+            .map(|l| l.replace("\x1b[32m", "").replace("\x1b[0m", ""))
+            .collect();
+        assert_eq!(
+            plain,
+            vec!["CLUSTER  STATE", "alpha    ok", "eu/dc1   missing"]
+        );
+    }
+
+    #[test]
+    fn colour_choice() {
+        assert!(!Style::new(ColorChoice::Never, true).enabled);
+        assert!(Style::new(ColorChoice::Always, false).enabled);
+        assert!(!Style::new(ColorChoice::Auto, false).enabled);
+    }
+}
