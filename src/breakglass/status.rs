@@ -9,7 +9,6 @@ use serde::Serialize;
 
 use crate::error::{Context as _, Error, Result};
 use crate::fleet::{Cluster, Fleet};
-use crate::kubeconfig;
 use crate::sops::Sops;
 use crate::ui::{OutputFormat, Ui};
 
@@ -56,8 +55,7 @@ pub async fn inspect(cluster: &Cluster, sops: &Sops) -> Result<FileStatus> {
         )),
         _ => Error::failed(format!("cannot read {}: {e}", path.display())),
     })?;
-    let plaintext = sops.decrypt(&rel).await?;
-    let credential = kubeconfig::parse(&plaintext, &rel)?;
+    let credential = super::open(sops, cluster).await?;
     let modified = meta
         .modified()
         .context(|| format!("mtime of {}", path.display()))?;
