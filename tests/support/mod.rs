@@ -1,0 +1,141 @@
+//! Shared harness for the integration tests: a hermetic environment (own HOME, no
+//! inherited sops keys or Git config), a copy of fleet-fixture/, and the real tools.
+//! Each test crate uses a different subset of it.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub const FIXTURE_KEY: &str = "TEST-ONLY-age-key.txt";
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A tool the tests need. Never a skip: a missing tool fails the test with the fix.
+pub fn tool(name: &str) -> PathBuf {
+    let cache = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/kube-dc/tools/bin"));
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(cache)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!("`{name}` is required by this test but was not found on PATH or in ~/.cache/kube-dc/tools/bin; run `scripts/test.sh` (or scripts/install-test-deps.sh)")
+        })
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Every file below `dir`, relative, sorted (`.git` excluded).
+pub fn files_under(dir: &Path) -> Vec<String> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if entry.file_name() == ".git" {
+                continue;
+            }
+            if path.is_dir() {
+                walk(base, &path, out);
+            } else {
+                out.push(path.strip_prefix(base).unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// A temp dir holding `home/` (the HOME of every process we start) and `fleet/`, a copy
+/// of fleet-fixture/ whose recipients are the fixture's TEST-ONLY key.
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+    pub home: PathBuf,
+    pub fleet: PathBuf,
+    /// The age identity the tests decrypt with (the fixture's TEST-ONLY key).
+    pub age_key: PathBuf,
+    pub sops: PathBuf,
+}
+
+impl TestEnv {
+    pub fn new() -> TestEnv {
+        let dir = tempfile::Builder::new().prefix("kube-dc-test-").tempdir().unwrap();
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        let fleet = dir.path().join("fleet");
+        copy_dir(&repo_root().join("fleet-fixture"), &fleet);
+        let age_key = dir.path().join("age-key.txt");
+        std::fs::copy(fleet.join(FIXTURE_KEY), &age_key).unwrap();
+        TestEnv { dir, home, fleet, age_key, sops: tool("sops") }
+    }
+
+    /// Makes the fleet a Git repo with everything committed.
+    pub fn with_git(self) -> TestEnv {
+        self.git(&["init", "-q", "-b", "main"]);
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "-m", "fleet"]);
+        self
+    }
+
+    /// Variables every process gets: nothing from the developer's environment leaks in.
+    pub fn base_env(&self) -> Vec<(String, String)> {
+        let sops_dir = self.sops.parent().unwrap().to_string_lossy().into_owned();
+        vec![
+            ("PATH".into(), format!("{sops_dir}:/usr/local/bin:/usr/bin:/bin")),
+            ("HOME".into(), self.home.to_string_lossy().into_owned()),
+            ("KUBE_DC_SOPS".into(), self.sops.to_string_lossy().into_owned()),
+            ("GIT_CONFIG_GLOBAL".into(), "/dev/null".into()),
+            ("GIT_CONFIG_NOSYSTEM".into(), "1".into()),
+            ("GIT_AUTHOR_NAME".into(), "Test Operator".into()),
+            ("GIT_AUTHOR_EMAIL".into(), "operator@example.test".into()),
+            ("GIT_COMMITTER_NAME".into(), "Test Operator".into()),
+            ("GIT_COMMITTER_EMAIL".into(), "operator@example.test".into()),
+            ("NO_COLOR".into(), "1".into()),
+        ]
+    }
+
+    /// `kube-dc` with the hermetic environment and the fixture key; cwd is the fleet.
+    pub fn kube_dc(&self) -> assert_cmd::Command {
+        let mut cmd = assert_cmd::Command::cargo_bin("kube-dc").unwrap();
+        cmd.env_clear().envs(self.base_env()).env("SOPS_AGE_KEY_FILE", &self.age_key).current_dir(&self.fleet);
+        cmd
+    }
+
+    /// The real sops, as kube-dc would run it.
+    pub fn sops_cmd(&self) -> Command {
+        let mut cmd = Command::new(&self.sops);
+        cmd.env_clear().envs(self.base_env()).env("SOPS_AGE_KEY_FILE", &self.age_key).current_dir(&self.fleet);
+        cmd
+    }
+
+    pub fn git(&self, args: &[&str]) -> String {
+        let out = Command::new("git").args(args).env_clear().envs(self.base_env()).current_dir(&self.fleet).output().unwrap();
+        assert!(out.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// A fresh age identity that is not a recipient of anything.
+    pub fn other_age_key(&self) -> PathBuf {
+        let path = self.dir.path().join("other-age-key.txt");
+        let out = Command::new(tool("age-keygen")).arg("-o").arg(&path).output().unwrap();
+        assert!(out.status.success(), "age-keygen: {}", String::from_utf8_lossy(&out.stderr));
+        path
+    }
+
+    pub fn break_glass_file(&self, cluster: &str) -> PathBuf {
+        self.fleet.join("clusters").join(cluster).join("break-glass-kubeconfig.enc.yaml")
+    }
+}
