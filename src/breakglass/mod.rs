@@ -12,7 +12,9 @@ use crate::sops::Sops;
 /// The plaintext exists only in memory and on sops' stdin.
 pub async fn seal(sops: &Sops, cluster: &Cluster, credential: &BreakGlassCredential) -> Result<()> {
     let yaml = kubeconfig::to_yaml(&kubeconfig::build(cluster.name(), credential))?;
-    let ciphertext = sops.encrypt(&cluster.break_glass_rel(), yaml.as_bytes()).await?;
+    let ciphertext = sops
+        .encrypt(&cluster.break_glass_rel(), yaml.as_bytes())
+        .await?;
     atomic::write(&cluster.break_glass_path(), &ciphertext)
 }
 

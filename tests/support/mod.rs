@@ -49,7 +49,12 @@ pub fn files_under(dir: &Path) -> Vec<String> {
             if path.is_dir() {
                 walk(base, &path, out);
             } else {
-                out.push(path.strip_prefix(base).unwrap().to_string_lossy().into_owned());
+                out.push(
+                    path.strip_prefix(base)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                );
             }
         }
     }
@@ -72,14 +77,23 @@ pub struct TestEnv {
 
 impl TestEnv {
     pub fn new() -> TestEnv {
-        let dir = tempfile::Builder::new().prefix("kube-dc-test-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("kube-dc-test-")
+            .tempdir()
+            .unwrap();
         let home = dir.path().join("home");
         std::fs::create_dir_all(&home).unwrap();
         let fleet = dir.path().join("fleet");
         copy_dir(&repo_root().join("fleet-fixture"), &fleet);
         let age_key = dir.path().join("age-key.txt");
         std::fs::copy(fleet.join(FIXTURE_KEY), &age_key).unwrap();
-        TestEnv { dir, home, fleet, age_key, sops: tool("sops") }
+        TestEnv {
+            dir,
+            home,
+            fleet,
+            age_key,
+            sops: tool("sops"),
+        }
     }
 
     /// Makes the fleet a Git repo with everything committed.
@@ -94,9 +108,15 @@ impl TestEnv {
     pub fn base_env(&self) -> Vec<(String, String)> {
         let sops_dir = self.sops.parent().unwrap().to_string_lossy().into_owned();
         vec![
-            ("PATH".into(), format!("{sops_dir}:/usr/local/bin:/usr/bin:/bin")),
+            (
+                "PATH".into(),
+                format!("{sops_dir}:/usr/local/bin:/usr/bin:/bin"),
+            ),
             ("HOME".into(), self.home.to_string_lossy().into_owned()),
-            ("KUBE_DC_SOPS".into(), self.sops.to_string_lossy().into_owned()),
+            (
+                "KUBE_DC_SOPS".into(),
+                self.sops.to_string_lossy().into_owned(),
+            ),
             ("GIT_CONFIG_GLOBAL".into(), "/dev/null".into()),
             ("GIT_CONFIG_NOSYSTEM".into(), "1".into()),
             ("GIT_AUTHOR_NAME".into(), "Test Operator".into()),
@@ -110,32 +130,59 @@ impl TestEnv {
     /// `kube-dc` with the hermetic environment and the fixture key; cwd is the fleet.
     pub fn kube_dc(&self) -> assert_cmd::Command {
         let mut cmd = assert_cmd::Command::cargo_bin("kube-dc").unwrap();
-        cmd.env_clear().envs(self.base_env()).env("SOPS_AGE_KEY_FILE", &self.age_key).current_dir(&self.fleet);
+        cmd.env_clear()
+            .envs(self.base_env())
+            .env("SOPS_AGE_KEY_FILE", &self.age_key)
+            .current_dir(&self.fleet);
         cmd
     }
 
     /// The real sops, as kube-dc would run it.
     pub fn sops_cmd(&self) -> Command {
         let mut cmd = Command::new(&self.sops);
-        cmd.env_clear().envs(self.base_env()).env("SOPS_AGE_KEY_FILE", &self.age_key).current_dir(&self.fleet);
+        cmd.env_clear()
+            .envs(self.base_env())
+            .env("SOPS_AGE_KEY_FILE", &self.age_key)
+            .current_dir(&self.fleet);
         cmd
     }
 
     pub fn git(&self, args: &[&str]) -> String {
-        let out = Command::new("git").args(args).env_clear().envs(self.base_env()).current_dir(&self.fleet).output().unwrap();
-        assert!(out.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new("git")
+            .args(args)
+            .env_clear()
+            .envs(self.base_env())
+            .current_dir(&self.fleet)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 
     /// A fresh age identity that is not a recipient of anything.
     pub fn other_age_key(&self) -> PathBuf {
         let path = self.dir.path().join("other-age-key.txt");
-        let out = Command::new(tool("age-keygen")).arg("-o").arg(&path).output().unwrap();
-        assert!(out.status.success(), "age-keygen: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(tool("age-keygen"))
+            .arg("-o")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "age-keygen: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         path
     }
 
     pub fn break_glass_file(&self, cluster: &str) -> PathBuf {
-        self.fleet.join("clusters").join(cluster).join("break-glass-kubeconfig.enc.yaml")
+        self.fleet
+            .join("clusters")
+            .join(cluster)
+            .join("break-glass-kubeconfig.enc.yaml")
     }
 }
