@@ -66,6 +66,12 @@ pub enum BreakGlass {
     /// Decrypts in memory (never to disk) and prints the cluster, file path, encrypted size,
     /// last-modified time and embedded server URL.
     Status(breakglass::status::StatusArgs),
+    /// Keep plaintext break-glass credentials out of Git (what hooks/pre-commit runs).
+    ///
+    /// Checks that break-glass files are encrypted to the .sops.yaml recipients and that no
+    /// file holds a clear kubeconfig credential or service-account token. Never decrypts.
+    /// Exit 0 clean, 1 findings, 2 usage error.
+    Check(breakglass::check::CheckArgs),
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
@@ -77,6 +83,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             command: Bootstrap::BreakGlass { command },
         } => match command {
             BreakGlass::Status(args) => breakglass::status::run(&fleet, &args, &mut ui).await,
+            BreakGlass::Check(args) => breakglass::check::run(&fleet, &args, &mut ui),
         },
     }
 }

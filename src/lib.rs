@@ -12,6 +12,7 @@ pub mod credentials;
 pub mod error;
 pub mod fleet;
 pub mod kubeconfig;
+pub mod leak_scan;
 pub mod sops;
 pub mod sops_config;
 pub mod sops_file;

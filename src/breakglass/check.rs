@@ -1,0 +1,312 @@
+//! `check [--staged] [PATH...]`: what `hooks/pre-commit` runs. Applies the rules of
+//! `leak_scan` to the staged blobs (what `git commit` records) or to work-tree files.
+//! Never decrypts: it needs neither sops nor an age key.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use git2::{Delta, FileMode, Index, Oid, Repository, RepositoryOpenFlags};
+use serde::Serialize;
+
+use crate::error::{Context as _, Error, Result};
+use crate::fleet::{BREAK_GLASS_FILE, Fleet, SOPS_CONFIG};
+use crate::leak_scan::{self, Finding, PathClass, Scanner};
+use crate::sops_config::SopsConfig;
+use crate::ui::{OutputFormat, Ui};
+
+const CLUSTER_CONFIG: &str = crate::cluster_config::FILE_NAME;
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Check the staged changes (the blobs `git commit` will record), not the work tree.
+    #[arg(long)]
+    pub staged: bool,
+    /// Files or directories to check (default: the whole fleet; with --staged, limits
+    /// the staged changes checked).
+    pub paths: Vec<PathBuf>,
+    /// Output format; `json` lists findings with path, line, rule, message and fix.
+    #[arg(long, short, value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    checked: usize,
+    findings: Vec<Finding>,
+}
+
+pub fn run(fleet: &Fleet, args: &CheckArgs, ui: &mut Ui) -> Result<()> {
+    let cwd = std::env::current_dir().context(|| "current directory".into())?;
+    let filters = relative_to_root(fleet.root(), &cwd, &args.paths)?;
+    let report = if args.staged {
+        check_staged(fleet, &filters)?
+    } else {
+        check_work_tree(fleet, &filters)?
+    };
+    ui.detail(&format!("checked {} file(s)", report.checked));
+    render(&report, args.output, ui)?;
+    match report.findings.len() {
+        0 => Ok(()),
+        n => Err(Error::failed(format!(
+            "break-glass check: {n} problem(s) found"
+        ))),
+    }
+}
+
+/// Rel paths (`/`-separated, "" for the root) of the PATH arguments, which must be in the fleet.
+fn relative_to_root(root: &Path, cwd: &Path, paths: &[PathBuf]) -> Result<Vec<String>> {
+    paths
+        .iter()
+        .map(|p| {
+            let abs = cwd.join(p);
+            let abs = abs.canonicalize().unwrap_or(abs);
+            let rel = abs.strip_prefix(root).map_err(|_| {
+                Error::usage(format!(
+                    "{} is outside the fleet repo {}",
+                    p.display(),
+                    root.display()
+                ))
+            })?;
+            Ok(rel.to_string_lossy().into_owned())
+        })
+        .collect()
+}
+
+fn selected(rel: &str, filters: &[String]) -> bool {
+    filters.is_empty()
+        || filters.iter().any(|f| {
+            f.is_empty()
+                || rel == f
+                || rel
+                    .strip_prefix(f.as_str())
+                    .is_some_and(|r| r.starts_with('/'))
+        })
+}
+
+/// Runs the rules over `rels`, reading a file's bytes only when its path calls for it.
+fn scan(
+    rels: &[String],
+    sops_config: &SopsConfig,
+    is_cluster_dir: impl Fn(&str) -> bool,
+    mut read: impl FnMut(&str) -> Result<Vec<u8>>,
+) -> Result<Report> {
+    let scanner = Scanner::new(sops_config);
+    let mut findings = Vec::new();
+    for rel in rels {
+        match leak_scan::classify(rel, &is_cluster_dir) {
+            PathClass::Flagged(finding) => findings.push(finding),
+            PathClass::BreakGlass(cluster) => {
+                findings.extend(scanner.break_glass(rel, &cluster, &read(rel)?))
+            }
+            PathClass::Other => findings.extend(scanner.other(rel, &read(rel)?)),
+        }
+    }
+    findings.sort_by(|a, b| (&a.path, a.line, a.rule).cmp(&(&b.path, b.line, b.rule)));
+    Ok(Report {
+        checked: rels.len(),
+        findings,
+    })
+}
+
+// --- staged blobs -------------------------------------------------------------------
+
+/// The index git is committing: `FROM_ENV` honours `GIT_DIR` and `GIT_INDEX_FILE`, which
+/// `git commit -a` and `git commit <paths>` point at a temporary index.
+fn check_staged(fleet: &Fleet, filters: &[String]) -> Result<Report> {
+    let repo = Repository::open_ext(fleet.root(), RepositoryOpenFlags::FROM_ENV, [""; 0])
+        .map_err(|e| Error::usage(format!("--staged needs a Git repository: {}", e.message())))?;
+    ensure_same_repo(&repo, fleet)?;
+    let index = repo
+        .index()
+        .map_err(|e| Error::usage(format!("cannot read the Git index: {}", e.message())))?;
+    let sops_config = staged_sops_config(&repo, &index, fleet)?;
+    let staged = staged_blobs(&repo, &index)?;
+    let rels: Vec<String> = staged
+        .iter()
+        .map(|(rel, _)| rel.clone())
+        .filter(|rel| selected(rel, filters))
+        .collect();
+    let oids: std::collections::HashMap<&str, Oid> = staged
+        .iter()
+        .map(|(rel, oid)| (rel.as_str(), *oid))
+        .collect();
+    let in_index = |rel: &str| index.get_path(Path::new(rel), 0).is_some();
+    scan(
+        &rels,
+        &sops_config,
+        |dir| in_index(&format!("{dir}/{CLUSTER_CONFIG}")),
+        |rel| read_blob(&repo, oids[rel], rel),
+    )
+}
+
+fn ensure_same_repo(repo: &Repository, fleet: &Fleet) -> Result<()> {
+    let workdir = repo
+        .workdir()
+        .ok_or_else(|| Error::usage("--staged needs a repository with a work tree"))?;
+    let workdir = workdir
+        .canonicalize()
+        .unwrap_or_else(|_| workdir.to_path_buf());
+    if workdir != fleet.root() {
+        return Err(Error::usage(format!(
+            "the fleet ({}) is not the Git repository being committed ({})",
+            fleet.root().display(),
+            workdir.display()
+        ))
+        .with_hint("run from the fleet repo, with --repo pointing at it"));
+    }
+    Ok(())
+}
+
+/// The `.sops.yaml` being committed, so a commit that changes recipients is judged by them.
+fn staged_sops_config(repo: &Repository, index: &Index, fleet: &Fleet) -> Result<SopsConfig> {
+    let Some(entry) = index.get_path(Path::new(SOPS_CONFIG), 0) else {
+        return SopsConfig::load(&fleet.sops_config_path());
+    };
+    let bytes = read_blob(repo, entry.id, SOPS_CONFIG)?;
+    let text = String::from_utf8_lossy(&bytes);
+    SopsConfig::parse(&text).map_err(|e| Error::usage(format!("{SOPS_CONFIG} (staged): {e}")))
+}
+
+/// Paths and blob ids that differ from HEAD (everything before the first commit). When
+/// `.sops.yaml` changes, every staged break-glass file is included: its recipients may
+/// now be wrong.
+fn staged_blobs(repo: &Repository, index: &Index) -> Result<Vec<(String, Oid)>> {
+    let head_tree = repo.head().ok().and_then(|h| h.peel_to_tree().ok());
+    let mut opts = git2::DiffOptions::new();
+    opts.skip_binary_check(true).ignore_submodules(true);
+    let diff = repo
+        .diff_tree_to_index(head_tree.as_ref(), Some(index), Some(&mut opts))
+        .map_err(|e| {
+            Error::failed(format!(
+                "cannot diff the index against HEAD: {}",
+                e.message()
+            ))
+        })?;
+    let mut staged: Vec<(String, Oid)> = diff
+        .deltas()
+        .filter(|d| d.status() != Delta::Deleted)
+        .map(|d| d.new_file())
+        .filter(|f| matches!(f.mode(), FileMode::Blob | FileMode::BlobExecutable))
+        .filter_map(|f| Some((f.path()?.to_str()?.to_string(), f.id())))
+        .collect();
+    if staged.iter().any(|(rel, _)| rel == SOPS_CONFIG) {
+        let known: std::collections::HashSet<String> =
+            staged.iter().map(|(r, _)| r.clone()).collect();
+        let break_glass = index.iter().filter_map(|e| {
+            let rel = String::from_utf8(e.path).ok()?;
+            (rel.ends_with(BREAK_GLASS_FILE) && !known.contains(&rel)).then_some((rel, e.id))
+        });
+        staged.extend(break_glass.collect::<Vec<_>>());
+    }
+    Ok(staged)
+}
+
+fn read_blob(repo: &Repository, oid: Oid, rel: &str) -> Result<Vec<u8>> {
+    let blob = repo
+        .find_blob(oid)
+        .map_err(|e| Error::failed(format!("cannot read the staged {rel}: {}", e.message())))?;
+    Ok(blob.content().to_vec())
+}
+
+// --- work tree ----------------------------------------------------------------------
+
+fn check_work_tree(fleet: &Fleet, filters: &[String]) -> Result<Report> {
+    let root = fleet.root();
+    let sops_config = SopsConfig::load(&fleet.sops_config_path())?;
+    let repo = Repository::open(root).ok();
+    let ignored = |rel: &str| {
+        repo.as_ref()
+            .is_some_and(|r| r.is_path_ignored(rel).unwrap_or(false))
+    };
+    let starts: Vec<String> = if filters.is_empty() {
+        vec![String::new()]
+    } else {
+        filters.to_vec()
+    };
+    let mut rels = Vec::new();
+    for start in &starts {
+        collect_files(root, start, &ignored, &mut rels)?;
+    }
+    rels.sort();
+    rels.dedup();
+    scan(
+        &rels,
+        &sops_config,
+        |dir| root.join(dir).join(CLUSTER_CONFIG).is_file(),
+        |rel| std::fs::read(root.join(rel)).context(|| format!("cannot read {rel}")),
+    )
+}
+
+/// Files under `rel` (a file or directory), skipping `.git` and Git-ignored paths.
+fn collect_files(
+    root: &Path,
+    rel: &str,
+    ignored: &dyn Fn(&str) -> bool,
+    out: &mut Vec<String>,
+) -> Result<()> {
+    let path = root.join(rel);
+    let meta =
+        std::fs::symlink_metadata(&path).context(|| format!("cannot read {}", path.display()))?;
+    if meta.is_file() {
+        out.push(rel.to_string());
+    } else if meta.is_dir() {
+        let entries =
+            std::fs::read_dir(&path).context(|| format!("cannot list {}", path.display()))?;
+        for entry in entries {
+            let entry = entry.context(|| format!("cannot list {}", path.display()))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let child = if rel.is_empty() {
+                name.clone()
+            } else {
+                format!("{rel}/{name}")
+            };
+            if name != ".git" && !ignored(&child) {
+                collect_files(root, &child, ignored, out)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+// --- output -------------------------------------------------------------------------
+
+fn render(report: &Report, format: OutputFormat, ui: &mut Ui) -> Result<()> {
+    let text = match format {
+        OutputFormat::Json => {
+            serde_json::to_string_pretty(report).context(|| "JSON".into())? + "\n"
+        }
+        OutputFormat::Table => report
+            .findings
+            .iter()
+            .map(|f| {
+                format!(
+                    "{}:{}: {} {}\n    {} {}\n",
+                    ui.out_style.bold(&f.path),
+                    f.line,
+                    ui.out_style.red(f.rule.as_str()),
+                    f.message,
+                    ui.out_style.green("fix:"),
+                    f.fix
+                )
+            })
+            .collect(),
+    };
+    ui.out
+        .write_all(text.as_bytes())
+        .context(|| "writing to stdout".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_select_files_and_directories() {
+        let f = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(selected("a/b", &[]));
+        assert!(selected("clusters/alpha/x", &f(&["clusters/alpha"])));
+        assert!(selected("clusters/alpha", &f(&["clusters/alpha"])));
+        assert!(!selected("clusters/alphabet/x", &f(&["clusters/alpha"])));
+        assert!(selected("anything", &f(&[""])));
+    }
+}
