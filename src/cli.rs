@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::breakglass;
+use crate::breakglass::mint::Action;
 use crate::error::Result;
 use crate::fleet::{FLEET_ENV, Fleet};
 use crate::ui::{ColorChoice, Ui};
@@ -61,6 +62,21 @@ pub enum Bootstrap {
 
 #[derive(Debug, Subcommand)]
 pub enum BreakGlass {
+    /// Mint the break-glass token on a cluster and store its kubeconfig encrypted.
+    ///
+    /// Applies ServiceAccount/break-glass, ClusterRoleBinding/break-glass (cluster-admin) and
+    /// Secret/break-glass-token in kube-system, waits for the token controller, checks the new
+    /// kubeconfig against the cluster, and SOPS-encrypts it atomically to
+    /// clusters/<cluster>/break-glass-kubeconfig.enc.yaml. Idempotent: re-running keeps the
+    /// current token (use rotate for a new one). Run it with an admin context:
+    ///   unset KUBECONFIG; kube-dc bootstrap break-glass adopt <cluster> --kube-context <admin>
+    Adopt(breakglass::mint::MintArgs),
+    /// Replace a cluster's break-glass token (after every break-glass session).
+    ///
+    /// Deletes the token Secret (revoking the old token), re-applies, waits for a new token,
+    /// verifies it and re-encrypts the file. If a step after the delete fails, the error says
+    /// so and prints the adopt command that recovers.
+    Rotate(breakglass::mint::MintArgs),
     /// Report a cluster's break-glass file without contacting the cluster.
     ///
     /// Decrypts in memory (never to disk) and prints the cluster, file path, encrypted size,
@@ -82,6 +98,12 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Bootstrap {
             command: Bootstrap::BreakGlass { command },
         } => match command {
+            BreakGlass::Adopt(args) => {
+                breakglass::mint::run(&fleet, Action::Adopt, &args, &mut ui).await
+            }
+            BreakGlass::Rotate(args) => {
+                breakglass::mint::run(&fleet, Action::Rotate, &args, &mut ui).await
+            }
             BreakGlass::Status(args) => breakglass::status::run(&fleet, &args, &mut ui).await,
             BreakGlass::Check(args) => breakglass::check::run(&fleet, &args, &mut ui),
         },

@@ -7,6 +7,7 @@
 pub mod atomic;
 pub mod breakglass;
 pub mod cli;
+pub mod cluster;
 pub mod cluster_config;
 pub mod credentials;
 pub mod error;

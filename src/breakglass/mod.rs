@@ -1,6 +1,8 @@
 //! `kube-dc bootstrap break-glass ...`: the break-glass kubeconfig lifecycle.
 
 pub mod check;
+pub mod lifecycle;
+pub mod mint;
 pub mod status;
 
 use crate::atomic;

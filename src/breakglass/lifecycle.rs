@@ -1,0 +1,352 @@
+//! adopt and rotate: the steps that mint a break-glass token on a cluster, check it, and
+//! seal it into the fleet. Async and free of global state so many clusters can run at
+//! once; progress goes through [`Progress`], never straight to the terminal.
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use crate::breakglass;
+use crate::cluster::{self, AdminAccess, Connection, Identity, MintedToken};
+use crate::error::{Error, Result};
+use crate::fleet::{Cluster, ClusterName};
+use crate::kubeconfig::{self, BreakGlassCredential};
+use crate::sops::Sops;
+
+/// Set in the environment of a `use` session, with the cluster's name.
+pub const SESSION_ENV: &str = "KUBE_DC_BREAK_GLASS";
+pub const SESSION_CLUSTER_ENV: &str = "KUBE_DC_BREAK_GLASS_CLUSTER";
+
+/// What happens, step by step, for one cluster.
+#[derive(Debug, Clone)]
+pub enum Step {
+    CheckingFleet,
+    Connected { server: String, context: String },
+    Applying,
+    DeletingOldToken { uid: String },
+    WaitingForToken,
+    Verifying { server: String },
+    VerifySkipped,
+    Sealing { file: String },
+    Warning(String),
+}
+
+pub trait Progress: Send + Sync {
+    fn step(&self, cluster: &ClusterName, step: Step);
+}
+
+/// One cluster to adopt or rotate, and how.
+pub struct Target {
+    pub cluster: Cluster,
+    pub access: AdminAccess,
+    /// `--server`: the URL to embed, overriding every other source.
+    pub server: Option<String>,
+    pub token_timeout: Duration,
+    pub verify: bool,
+    pub identity: Identity,
+}
+
+/// What adopt/rotate leave behind, for the summary and the commit message.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub server: String,
+    pub secret_uid: String,
+}
+
+pub async fn adopt(sops: &Sops, target: &Target, progress: &dyn Progress) -> Result<Outcome> {
+    let name = target.cluster.name();
+    preflight(sops, target, progress).await?;
+    let conn = target.access.connect().await?;
+    progress.step(
+        name,
+        Step::Connected {
+            server: conn.server.clone(),
+            context: conn.context.clone(),
+        },
+    );
+    let server = resolve_server(sops, target, &conn, progress).await?;
+    progress.step(name, Step::Applying);
+    cluster::apply(&conn.client, &target.identity).await?;
+    progress.step(name, Step::WaitingForToken);
+    let minted =
+        cluster::wait_for_token(&conn.client, &target.identity, None, target.token_timeout).await?;
+    finish(sops, target, server, minted, progress).await
+}
+
+/// Deletes the token Secret (revoking the token), re-applies, waits for a Secret with a
+/// new UID, verifies and seals. Refuses to revoke the credential it is running with.
+pub async fn rotate(sops: &Sops, target: &Target, progress: &dyn Progress) -> Result<Outcome> {
+    let name = target.cluster.name();
+    refuse_inside_own_session(name)?;
+    preflight(sops, target, progress).await?;
+    let conn = target.access.connect().await?;
+    progress.step(
+        name,
+        Step::Connected {
+            server: conn.server.clone(),
+            context: conn.context.clone(),
+        },
+    );
+    refuse_self_revocation(&conn, target).await?;
+    let server = resolve_server(sops, target, &conn, progress).await?;
+    let old_uid = cluster::token_secret_uid(&conn.client, &target.identity).await?;
+    if let Some(uid) = &old_uid {
+        progress.step(name, Step::DeletingOldToken { uid: uid.clone() });
+        cluster::delete_token_secret(&conn.client, &target.identity).await?;
+    }
+    let after_revoke = async {
+        progress.step(name, Step::Applying);
+        cluster::apply(&conn.client, &target.identity).await?;
+        progress.step(name, Step::WaitingForToken);
+        let minted = cluster::wait_for_token(
+            &conn.client,
+            &target.identity,
+            old_uid.as_deref(),
+            target.token_timeout,
+        )
+        .await?;
+        finish(sops, target, server, minted, progress).await
+    };
+    after_revoke.await.map_err(|e| match &old_uid {
+        Some(_) => revoked_error(e, target),
+        None => e,
+    })
+}
+
+async fn finish(
+    sops: &Sops,
+    target: &Target,
+    server: String,
+    minted: MintedToken,
+    progress: &dyn Progress,
+) -> Result<Outcome> {
+    let name = target.cluster.name();
+    let credential = BreakGlassCredential {
+        server: server.clone(),
+        ca_pem: minted.ca_pem,
+        token: minted.token,
+    };
+    if target.verify {
+        progress.step(
+            name,
+            Step::Verifying {
+                server: server.clone(),
+            },
+        );
+        verify(name, &credential, &target.identity).await?;
+    } else {
+        progress.step(name, Step::VerifySkipped);
+    }
+    progress.step(
+        name,
+        Step::Sealing {
+            file: target.cluster.break_glass_rel(),
+        },
+    );
+    breakglass::seal(sops, &target.cluster, &credential).await?;
+    Ok(Outcome {
+        server,
+        secret_uid: minted.uid,
+    })
+}
+
+/// The fleet side must work before we touch the cluster: a trial encryption of a
+/// kubeconfig-shaped document checks sops, the `.sops.yaml` rule and that the rule
+/// encrypts the token, without any real credential.
+async fn preflight(sops: &Sops, target: &Target, progress: &dyn Progress) -> Result<()> {
+    progress.step(target.cluster.name(), Step::CheckingFleet);
+    let probe = BreakGlassCredential {
+        server: "https://preflight.invalid".into(),
+        ca_pem: Vec::new(),
+        token: SecretString::from("preflight-not-a-token"),
+    };
+    let yaml = kubeconfig::to_yaml(&kubeconfig::build(target.cluster.name(), &probe))?;
+    sops.encrypt(&target.cluster.break_glass_rel(), yaml.as_bytes())
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            Error::failed(format!(
+                "{e}\nnothing was changed on cluster {}",
+                target.cluster.name()
+            ))
+        })
+}
+
+/// `--server`, else `KUBE_API_EXTERNAL_URL`, else the URL in the existing file, else the
+/// kube context's server. Never empty.
+async fn resolve_server(
+    sops: &Sops,
+    target: &Target,
+    conn: &Connection,
+    progress: &dyn Progress,
+) -> Result<String> {
+    let name = target.cluster.name();
+    let from_config = target
+        .cluster
+        .config()?
+        .get("KUBE_API_EXTERNAL_URL")
+        .map(String::from);
+    let server = match (target.server.clone(), from_config) {
+        (Some(flag), _) => flag,
+        (None, Some(configured)) => configured,
+        (None, None) => match existing_server(sops, &target.cluster, progress).await {
+            Some(existing) => existing,
+            None => conn.server.clone(),
+        },
+    };
+    let server = server.trim_end_matches('/').to_string();
+    if server.is_empty() {
+        return Err(Error::usage(format!("no server URL for cluster {name}"))
+            .with_hint("pass --server https://..."));
+    }
+    if is_loopback(&server) {
+        progress.step(
+            name,
+            Step::Warning(format!(
+                "the server URL {server} is a loopback address: the kubeconfig will only work on this machine (set KUBE_API_EXTERNAL_URL in {} or pass --server)",
+                target.cluster.config_path().display()
+            )),
+        );
+    }
+    Ok(server)
+}
+
+async fn existing_server(
+    sops: &Sops,
+    cluster: &Cluster,
+    progress: &dyn Progress,
+) -> Option<String> {
+    if !cluster.break_glass_path().exists() {
+        return None;
+    }
+    match breakglass::open(sops, cluster).await {
+        Ok(existing) => Some(existing.server),
+        Err(e) => {
+            let why = e.message().lines().next().unwrap_or_default().to_string();
+            progress.step(cluster.name(), Step::Warning(format!("cannot read the server URL from the existing file ({why}); using the kube context's")));
+            None
+        }
+    }
+}
+
+fn is_loopback(server: &str) -> bool {
+    let host = server.split("://").nth(1).unwrap_or(server);
+    let host = host.split('/').next().unwrap_or_default();
+    let host = if host.starts_with('[') {
+        host.split(']')
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches('[')
+    } else {
+        host.split(':').next().unwrap_or_default()
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// With the minted kubeconfig itself: it authenticates as the break-glass account and
+/// may do everything.
+async fn verify(
+    name: &ClusterName,
+    credential: &BreakGlassCredential,
+    id: &Identity,
+) -> Result<()> {
+    let hint = "if the server URL is not reachable from here, re-run with --no-verify; if the CA is wrong for this URL, fix KUBE_API_EXTERNAL_URL/--server";
+    let unusable = |e: Error| {
+        Error::failed(format!(
+            "the new kubeconfig for {name} does not work, so it was not written: {}",
+            e.message()
+        ))
+        .with_hint(hint)
+    };
+    let client = cluster::connect_with(kubeconfig::build(name, credential))
+        .await
+        .map_err(unusable)?;
+    let user = cluster::whoami(&client).await.map_err(unusable)?;
+    if user != id.username() {
+        return Err(Error::failed(format!(
+            "the new kubeconfig for {name} authenticates as {user:?}, not {}",
+            id.username()
+        )));
+    }
+    if !cluster::is_cluster_admin(&client).await.map_err(unusable)? {
+        return Err(Error::failed(format!(
+            "{user} is not cluster-admin on {name}: the ClusterRoleBinding {} is missing or altered",
+            id.binding
+        )));
+    }
+    Ok(())
+}
+
+fn refuse_inside_own_session(name: &ClusterName) -> Result<()> {
+    let in_session = std::env::var(SESSION_ENV).is_ok_and(|v| v == "1");
+    if in_session && std::env::var(SESSION_CLUSTER_ENV).is_ok_and(|c| c == name.as_str()) {
+        return Err(Error::usage(format!(
+            "refusing to rotate {name} from inside its own break-glass session: rotating revokes the token this shell is using"
+        ))
+        .with_hint("exit the break-glass shell, then run rotate with your admin context (--kube-context)"));
+    }
+    Ok(())
+}
+
+async fn refuse_self_revocation(conn: &Connection, target: &Target) -> Result<()> {
+    let user = cluster::whoami(&conn.client).await?;
+    if user == target.identity.username() {
+        return Err(Error::usage(format!(
+            "refusing to rotate {}: context {:?} authenticates as {user}, the very token rotate would revoke",
+            target.cluster.name(),
+            conn.context
+        ))
+        .with_hint("use an admin context that is not the break-glass account (--kube-context)"));
+    }
+    Ok(())
+}
+
+fn revoked_error(e: Error, target: &Target) -> Error {
+    let mut command = format!(
+        "kube-dc bootstrap break-glass adopt {}",
+        target.cluster.name()
+    );
+    if let Some(kubeconfig) = &target.access.kubeconfig {
+        command.push_str(&format!(" --kubeconfig {}", kubeconfig.display()));
+    }
+    if let Some(context) = &target.access.context {
+        command.push_str(&format!(" --kube-context {context}"));
+    }
+    if let Some(server) = &target.server {
+        command.push_str(&format!(" --server {server}"));
+    }
+    Error::failed(format!(
+        "{}\nThe old break-glass token of {} is ALREADY REVOKED and {} still holds it: the fleet has no working break-glass credential for this cluster.",
+        e.message(),
+        target.cluster.name(),
+        target.cluster.break_glass_rel()
+    ))
+    .with_hint(format!("once the cause is fixed, recover with:\n  {command}\n(adopt re-reads the current token Secret)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_detection() {
+        for url in [
+            "https://127.0.0.1:6443",
+            "https://localhost:6443",
+            "https://[::1]:6443",
+            "https://127.5.5.5",
+        ] {
+            assert!(is_loopback(url), "{url}");
+        }
+        for url in [
+            "https://kube-api.example:6443",
+            "https://10.0.0.1:6443",
+            "https://[2001:db8::1]:6443",
+        ] {
+            assert!(!is_loopback(url), "{url}");
+        }
+    }
+}

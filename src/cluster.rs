@@ -1,0 +1,413 @@
+//! The Kubernetes side of break-glass, through the `kube` crate: the three objects, the
+//! token the service-account token controller fills in, and checks of what a credential
+//! can do. Every call is bounded in time so an unreachable apiserver fails, never hangs.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::Path;
+use std::time::Duration;
+
+use k8s_openapi::api::authentication::v1::{SelfSubjectReview, SelfSubjectReviewStatus};
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+};
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleRef, Subject};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use secrecy::SecretString;
+
+use crate::error::{Error, Result};
+
+const FIELD_MANAGER: &str = "kube-dc";
+const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "kube-dc");
+const SA_NAME_ANNOTATION: &str = "kubernetes.io/service-account.name";
+const TOKEN_SECRET_TYPE: &str = "kubernetes.io/service-account-token";
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const CALL_TIMEOUT: Duration = Duration::from_secs(20);
+const POLL_INTERVAL: Duration = Duration::from_millis(200);
+
+/// Names of the break-glass objects on a cluster.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub namespace: String,
+    pub service_account: String,
+    pub secret: String,
+    pub binding: String,
+}
+
+impl Default for Identity {
+    fn default() -> Self {
+        Identity {
+            namespace: "kube-system".into(),
+            service_account: "break-glass".into(),
+            secret: "break-glass-token".into(),
+            binding: "break-glass".into(),
+        }
+    }
+}
+
+impl Identity {
+    /// The user name the apiserver gives the token: what the audit log records.
+    pub fn username(&self) -> String {
+        format!(
+            "system:serviceaccount:{}:{}",
+            self.namespace, self.service_account
+        )
+    }
+}
+
+/// The token Secret once the token controller has filled it.
+pub struct MintedToken {
+    pub uid: String,
+    pub token: SecretString,
+    pub ca_pem: Vec<u8>,
+}
+
+/// How to reach a cluster as an administrator: a kubeconfig (or the default one) and a
+/// context (or its current one).
+#[derive(Debug, Clone, Default)]
+pub struct AdminAccess {
+    pub kubeconfig: Option<std::path::PathBuf>,
+    pub context: Option<String>,
+}
+
+/// A connected client and where it points.
+pub struct Connection {
+    pub client: Client,
+    pub server: String,
+    pub context: String,
+}
+
+impl AdminAccess {
+    pub async fn connect(&self) -> Result<Connection> {
+        let (kubeconfig, origin) = self.load_kubeconfig()?;
+        let context = self
+            .context
+            .clone()
+            .or_else(|| kubeconfig.current_context.clone())
+            .ok_or_else(|| {
+                Error::usage(format!("{origin} has no current-context"))
+                    .with_hint("pass --kube-context")
+            })?;
+        let options = KubeConfigOptions {
+            context: Some(context.clone()),
+            ..Default::default()
+        };
+        let config = Config::from_custom_kubeconfig(kubeconfig, &options)
+            .await
+            .map_err(|e| {
+                Error::usage(format!("cannot use context {context:?} of {origin}: {e}"))
+            })?;
+        let server = config
+            .cluster_url
+            .to_string()
+            .trim_end_matches('/')
+            .to_string();
+        Ok(Connection {
+            client: client_for(config)?,
+            server,
+            context,
+        })
+    }
+
+    fn load_kubeconfig(&self) -> Result<(Kubeconfig, String)> {
+        let read = |path: &Path| {
+            Kubeconfig::read_from(path).map_err(|e| {
+                Error::usage(format!("cannot read kubeconfig {}: {e}", path.display()))
+            })
+        };
+        match &self.kubeconfig {
+            Some(path) => Ok((read(path)?, path.display().to_string())),
+            None => Kubeconfig::read().map(|k| (k, "the default kubeconfig".to_string())).map_err(|e| {
+                Error::usage(format!("cannot read the default kubeconfig ($KUBECONFIG or ~/.kube/config): {e}"))
+                    .with_hint("pass --kubeconfig <file> and/or --kube-context <context> for an admin login to the cluster")
+            }),
+        }
+    }
+}
+
+/// A client for a kubeconfig held in memory, e.g. the freshly minted break-glass one.
+pub async fn connect_with(kubeconfig: Kubeconfig) -> Result<Client> {
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .map_err(|e| Error::failed(format!("the minted kubeconfig is not usable: {e}")))?;
+    client_for(config)
+}
+
+fn client_for(mut config: Config) -> Result<Client> {
+    config.connect_timeout = Some(CONNECT_TIMEOUT);
+    config.read_timeout = Some(CALL_TIMEOUT);
+    config.write_timeout = Some(CALL_TIMEOUT);
+    config.reset_reader_on_write = true;
+    config.default_retry = false;
+    let server = config.cluster_url.to_string();
+    Client::try_from(config)
+        .map_err(|e| Error::failed(format!("cannot build a client for {server}: {e}")))
+}
+
+/// Runs one API call with an overall deadline, naming what it was doing on failure.
+async fn call<T>(what: &str, fut: impl Future<Output = kube::Result<T>>) -> Result<T> {
+    match tokio::time::timeout(CALL_TIMEOUT, fut).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(api_error(what, e)),
+        Err(_) => Err(Error::failed(format!(
+            "{what}: no answer from the apiserver within {}s",
+            CALL_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+fn api_error(what: &str, e: kube::Error) -> Error {
+    match &e {
+        kube::Error::Api(status) if status.code == 403 => {
+            Error::failed(format!("{what}: forbidden: {}", status.message))
+                .with_hint("the kube context used must be a cluster admin (e.g. your admin context or RKE2's rke2.yaml)")
+        }
+        kube::Error::Api(status) if status.code == 401 => {
+            Error::failed(format!("{what}: unauthorized (the apiserver rejected the credentials): {}", status.message))
+        }
+        kube::Error::HyperError(_) | kube::Error::Service(_) => {
+            Error::failed(format!(
+                "{what}: cannot reach the apiserver: {}",
+                error_chain(&e)
+            ))
+                .with_hint("check the server URL and that the cluster is reachable from here")
+        }
+        _ => Error::failed(format!("{what}: {e}")),
+    }
+}
+
+/// "a: b: c" from an error and its sources: hyper's top-level text alone says little.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        source = cause.source();
+    }
+    text
+}
+
+fn meta(name: &str, namespace: Option<&str>) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.into()),
+        namespace: namespace.map(String::from),
+        labels: Some(BTreeMap::from([(MANAGED_BY.0.into(), MANAGED_BY.1.into())])),
+        ..Default::default()
+    }
+}
+
+/// The three objects, in the order they must exist: the token controller deletes a token
+/// Secret whose ServiceAccount is missing.
+pub struct Manifest {
+    pub service_account: ServiceAccount,
+    pub binding: ClusterRoleBinding,
+    pub secret: Secret,
+}
+
+impl Manifest {
+    pub fn new(id: &Identity) -> Manifest {
+        let service_account = ServiceAccount {
+            metadata: meta(&id.service_account, Some(&id.namespace)),
+            ..Default::default()
+        };
+        let binding = ClusterRoleBinding {
+            metadata: meta(&id.binding, None),
+            role_ref: RoleRef {
+                api_group: Some("rbac.authorization.k8s.io".into()),
+                kind: "ClusterRole".into(),
+                name: "cluster-admin".into(),
+            },
+            subjects: Some(vec![Subject {
+                kind: "ServiceAccount".into(),
+                name: id.service_account.clone(),
+                namespace: Some(id.namespace.clone()),
+                ..Default::default()
+            }]),
+        };
+        let mut secret_meta = meta(&id.secret, Some(&id.namespace));
+        secret_meta.annotations = Some(BTreeMap::from([(
+            SA_NAME_ANNOTATION.into(),
+            id.service_account.clone(),
+        )]));
+        let secret = Secret {
+            metadata: secret_meta,
+            type_: Some(TOKEN_SECRET_TYPE.into()),
+            ..Default::default()
+        };
+        Manifest {
+            service_account,
+            binding,
+            secret,
+        }
+    }
+
+    /// Multi-document YAML, for `--dry-run`.
+    pub fn to_yaml(&self) -> Result<String> {
+        let docs = [
+            serde_saphyr::to_string(&self.service_account),
+            serde_saphyr::to_string(&self.binding),
+            serde_saphyr::to_string(&self.secret),
+        ];
+        let docs: std::result::Result<Vec<String>, _> = docs.into_iter().collect();
+        docs.map(|d| d.join("---\n"))
+            .map_err(|e| Error::failed(format!("cannot render the manifest: {e}")))
+    }
+}
+
+/// Server-side apply of the three objects, ServiceAccount first.
+pub async fn apply(client: &Client, id: &Identity) -> Result<()> {
+    let manifest = Manifest::new(id);
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let sa: Api<ServiceAccount> = Api::namespaced(client.clone(), &id.namespace);
+    call(
+        &format!(
+            "applying ServiceAccount {}/{}",
+            id.namespace, id.service_account
+        ),
+        sa.patch(
+            &id.service_account,
+            &params,
+            &Patch::Apply(&manifest.service_account),
+        ),
+    )
+    .await?;
+    let crb: Api<ClusterRoleBinding> = Api::all(client.clone());
+    call(
+        &format!("applying ClusterRoleBinding {}", id.binding),
+        crb.patch(&id.binding, &params, &Patch::Apply(&manifest.binding)),
+    )
+    .await?;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &id.namespace);
+    call(
+        &format!("applying Secret {}/{}", id.namespace, id.secret),
+        secrets.patch(&id.secret, &params, &Patch::Apply(&manifest.secret)),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The UID of the token Secret, if it exists.
+pub async fn token_secret_uid(client: &Client, id: &Identity) -> Result<Option<String>> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &id.namespace);
+    let secret = call(
+        &format!("reading Secret {}/{}", id.namespace, id.secret),
+        secrets.get_opt(&id.secret),
+    )
+    .await?;
+    Ok(secret.and_then(|s| s.metadata.uid))
+}
+
+/// Deletes the token Secret; the apiserver then rejects its token.
+pub async fn delete_token_secret(client: &Client, id: &Identity) -> Result<()> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &id.namespace);
+    let what = format!("deleting Secret {}/{}", id.namespace, id.secret);
+    match tokio::time::timeout(
+        CALL_TIMEOUT,
+        secrets.delete(&id.secret, &DeleteParams::default()),
+    )
+    .await
+    {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(kube::Error::Api(status))) if status.code == 404 => Ok(()),
+        Ok(Err(e)) => Err(api_error(&what, e)),
+        Err(_) => Err(Error::failed(format!(
+            "{what}: no answer within {}s",
+            CALL_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+/// Polls until the token controller has filled `token` and `ca.crt` of a token Secret
+/// whose UID differs from `previous_uid`.
+pub async fn wait_for_token(
+    client: &Client,
+    id: &Identity,
+    previous_uid: Option<&str>,
+    timeout: Duration,
+) -> Result<MintedToken> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &id.namespace);
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let secret = call(
+            &format!("reading Secret {}/{}", id.namespace, id.secret),
+            secrets.get_opt(&id.secret),
+        )
+        .await?;
+        if let Some(minted) = secret
+            .and_then(filled_token)
+            .filter(|m| Some(m.uid.as_str()) != previous_uid)
+        {
+            return Ok(minted);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(Error::failed(format!(
+                "Secret {}/{} was not filled with a token within {}s: the service-account token controller of kube-controller-manager did not fill data.token and data.ca.crt",
+                id.namespace,
+                id.secret,
+                timeout.as_secs()
+            ))
+            .with_hint("check that kube-controller-manager runs with --service-account-private-key-file and --root-ca-file, or raise --timeout"));
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+fn filled_token(secret: Secret) -> Option<MintedToken> {
+    let uid = secret.metadata.uid?;
+    let mut data = secret.data?;
+    let token = data.remove("token").filter(|t| !t.0.is_empty())?;
+    let ca = data.remove("ca.crt").filter(|c| !c.0.is_empty())?;
+    let token = String::from_utf8(token.0).ok()?;
+    Some(MintedToken {
+        uid,
+        token: SecretString::from(token),
+        ca_pem: ca.0,
+    })
+}
+
+/// Who the apiserver says the client is.
+pub async fn whoami(client: &Client) -> Result<String> {
+    let reviews: Api<SelfSubjectReview> = Api::all(client.clone());
+    let review = call(
+        "asking the apiserver who we are (SelfSubjectReview)",
+        reviews.create(&PostParams::default(), &SelfSubjectReview::default()),
+    )
+    .await?;
+    review
+        .status
+        .and_then(|s: SelfSubjectReviewStatus| s.user_info)
+        .and_then(|u| u.username)
+        .ok_or_else(|| {
+            Error::failed("the apiserver returned a SelfSubjectReview without a user name")
+        })
+}
+
+/// Whether the client may do everything (`*` on `*`): cluster-admin.
+pub async fn is_cluster_admin(client: &Client) -> Result<bool> {
+    let reviews: Api<SelfSubjectAccessReview> = Api::all(client.clone());
+    let review = SelfSubjectAccessReview {
+        spec: SelfSubjectAccessReviewSpec {
+            resource_attributes: Some(ResourceAttributes {
+                verb: Some("*".into()),
+                group: Some("*".into()),
+                resource: Some("*".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let answer = call(
+        "checking cluster-admin rights (SelfSubjectAccessReview)",
+        reviews.create(&PostParams::default(), &review),
+    )
+    .await?;
+    Ok(answer.status.is_some_and(|s| s.allowed))
+}
