@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 
 use crate::breakglass;
 use crate::breakglass::mint::Action;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fleet::{FLEET_ENV, Fleet};
 use crate::ui::{ColorChoice, Ui};
 
@@ -54,14 +54,29 @@ pub enum Bootstrap {
     /// Each cluster's kubeconfig (token of ServiceAccount/break-glass in kube-system) is kept
     /// SOPS-encrypted at clusters/<name>/break-glass-kubeconfig.enc.yaml.
     #[command(name = "break-glass")]
-    BreakGlass {
-        #[command(subcommand)]
-        command: BreakGlass,
-    },
+    BreakGlass(BreakGlassCommand),
+}
+
+/// `break-glass <cluster>` alone is `break-glass use <cluster>`, as in the runbook.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct BreakGlassCommand {
+    #[command(subcommand)]
+    command: Option<BreakGlass>,
+    #[command(flatten)]
+    bare_use: Option<breakglass::session::UseArgs>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum BreakGlass {
+    /// Open a shell (or run one command) with the cluster's break-glass kubeconfig.
+    ///
+    /// Decrypts to ~/.kube-dc/break-glass/kubeconfig-*.yaml (0600, directory 0700), sets
+    /// KUBECONFIG, KUBE_DC_BREAK_GLASS=1 and KUBE_DC_BREAK_GLASS_CLUSTER, prints a banner,
+    /// and removes the file when the shell exits or kube-dc gets SIGINT/SIGTERM/SIGHUP.
+    /// Exits with the shell's (or command's) exit code. Rotate afterwards.
+    ///   kube-dc bootstrap break-glass use alpha -- kubectl get nodes
+    Use(breakglass::session::UseArgs),
     /// Mint the break-glass token on a cluster and store its kubeconfig encrypted.
     ///
     /// Applies ServiceAccount/break-glass, ClusterRoleBinding/break-glass (cluster-admin) and
@@ -90,30 +105,51 @@ pub enum BreakGlass {
     Check(breakglass::check::CheckArgs),
 }
 
-pub async fn run(cli: Cli) -> Result<()> {
+/// Runs the command; the `Ok` value is the process exit code.
+pub async fn run(cli: Cli) -> Result<u8> {
     let mut ui = Ui::stdio(cli.color, cli.verbose);
+    sweep_stale_sessions(&mut ui);
     let fleet = discover_fleet(cli.repo.as_deref())?;
     ui.detail(&format!("fleet: {}", fleet.root().display()));
-    match cli.command {
-        Command::Bootstrap {
-            command: Bootstrap::BreakGlass { command },
-        } => match command {
-            BreakGlass::Adopt(args) => {
-                breakglass::mint::run(&fleet, Action::Adopt, &args, &mut ui).await
-            }
-            BreakGlass::Rotate(args) => {
-                breakglass::mint::run(&fleet, Action::Rotate, &args, &mut ui).await
-            }
-            BreakGlass::Status(args) => breakglass::status::run(&fleet, &args, &mut ui).await,
-            BreakGlass::Check(args) => breakglass::check::run(&fleet, &args, &mut ui),
-        },
+    let Command::Bootstrap {
+        command: Bootstrap::BreakGlass(break_glass),
+    } = cli.command;
+    let command = match (break_glass.command, break_glass.bare_use) {
+        (Some(command), _) => command,
+        (None, Some(args)) => BreakGlass::Use(args),
+        (None, None) => return Err(Error::usage("name a cluster or a subcommand (see --help)")),
+    };
+    let done = |result: Result<()>| result.map(|()| 0);
+    match command {
+        BreakGlass::Use(args) => breakglass::session::run(&fleet, &args, &mut ui).await,
+        BreakGlass::Adopt(args) => {
+            done(breakglass::mint::run(&fleet, Action::Adopt, &args, &mut ui).await)
+        }
+        BreakGlass::Rotate(args) => {
+            done(breakglass::mint::run(&fleet, Action::Rotate, &args, &mut ui).await)
+        }
+        BreakGlass::Status(args) => done(breakglass::status::run(&fleet, &args, &mut ui).await),
+        BreakGlass::Check(args) => done(breakglass::check::run(&fleet, &args, &mut ui)),
+    }
+}
+
+/// Every run cleans up after `use` sessions that were killed before they could.
+fn sweep_stale_sessions(ui: &mut Ui) {
+    let Some(home) = std::env::var_os("HOME") else {
+        return;
+    };
+    let removed = breakglass::session::sweep_stale(std::path::Path::new(&home));
+    if removed > 0 {
+        ui.warn(&format!(
+            "removed {removed} decrypted break-glass kubeconfig(s) left by killed sessions"
+        ));
     }
 }
 
 fn discover_fleet(flag: Option<&std::path::Path>) -> Result<Fleet> {
     let env = std::env::var_os(FLEET_ENV).map(PathBuf::from);
     let cwd = std::env::current_dir()
-        .map_err(|e| crate::error::Error::failed(format!("current directory: {e}")))?;
+        .map_err(|e| Error::failed(format!("current directory: {e}")))?;
     let home = std::env::var_os("HOME").map(PathBuf::from);
     Fleet::discover(flag, env.as_deref(), &cwd, home.as_deref())
 }

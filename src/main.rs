@@ -23,7 +23,7 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(cli::run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => report(e.message(), e.hint(), color, e.exit() as u8),
     }
 }

@@ -3,6 +3,7 @@
 pub mod check;
 pub mod lifecycle;
 pub mod mint;
+pub mod session;
 pub mod status;
 
 use crate::atomic;
