@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Fail (exit 1) and list them if any etcd / kube-apiserver / kube-controller-manager
+# started from the kube-dc binary cache, or any kube-dc control-plane watchdog, is
+# still running. For CI to call after the tests.
+#
+# Usage: scripts/control-plane/check-no-leftovers.sh
+# Looks under ${KUBE_DC_K8S_CACHE:-$HOME/.cache/kube-dc/k8s} (every cached version) and,
+# if set, $KUBE_DC_K8S_BIN.
+set -euo pipefail
+
+cache_root="${KUBE_DC_K8S_CACHE:-${HOME:?HOME is not set}/.cache/kube-dc/k8s}"
+roots=("$cache_root")
+[[ -n "${KUBE_DC_K8S_BIN:-}" ]] && roots+=("$KUBE_DC_K8S_BIN")
+# Canonical paths, since /proc/PID/exe is canonical.
+for i in "${!roots[@]}"; do
+  roots[i]=$(readlink -m "${roots[i]}")
+done
+
+found=()
+for p in /proc/[0-9]*; do
+  pid=${p#/proc/}
+  [[ "$pid" == "$$" ]] && continue
+  st=$(cat "$p/stat" 2>/dev/null) || continue
+  st=${st##*) }
+  [[ "${st%% *}" == Z ]] && continue # zombies hold no resources and cannot be killed
+  cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+  exe=$(readlink "$p/exe" 2>/dev/null || true)
+  exe=${exe% (deleted)}
+  hit=0
+  case "${exe##*/}" in
+    etcd|kube-apiserver|kube-controller-manager)
+      for r in "${roots[@]}"; do [[ "$exe" == "$r"/* ]] && hit=1; done ;;
+  esac
+  [[ "$cmd" == *kube-dc-watchdog* ]] && hit=1
+  if [[ $hit -eq 1 ]]; then found+=("$pid ${cmd:0:200}"); fi
+done
+
+if [[ ${#found[@]} -gt 0 ]]; then
+  printf 'check-no-leftovers: %d control-plane process(es) still running:\n' "${#found[@]}" >&2
+  printf '  %s\n' "${found[@]}" >&2
+  exit 1
+fi
+echo "check-no-leftovers: no control-plane processes left"
