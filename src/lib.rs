@@ -12,6 +12,8 @@ pub mod cluster_config;
 pub mod credentials;
 pub mod error;
 pub mod fleet;
+pub mod fleet_settings;
+pub mod git;
 pub mod kubeconfig;
 pub mod leak_scan;
 pub mod sops;

@@ -1,0 +1,262 @@
+//! The last commit that touched each of many paths, from ONE walk of the history.
+//!
+//! `git log -1 -- <file>` walks the whole history for each file: on a fleet with old
+//! break-glass files that is ~1 s per cluster. Here one revwalk serves every path and stops
+//! once all are found. Each commit is compared with its parents by tree entry ids, level by
+//! level, descending only into the subtrees that hold wanted paths and that changed, so a
+//! commit that touched one cluster costs one pass over `clusters/` and one cluster dir.
+//!
+//! A commit "touched" a path when its blob there is the one `HEAD` has and it differs from
+//! every parent's (a merge that took one side's file did not touch it; that side's commit
+//! did). Matching `HEAD`'s blob keeps a side branch's older change from being reported.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+use git2::{ObjectType, Oid, Repository, Tree, TreeEntry};
+
+use super::{CommitInfo, Repo, git_error};
+use crate::error::Result;
+
+impl Repo {
+    /// For each fleet-relative path that exists in `HEAD`, the last commit that touched it.
+    pub fn last_commits(&self, rels: &[String]) -> Result<HashMap<String, CommitInfo>> {
+        let head_tree = match self.repo.head().and_then(|h| h.peel_to_tree()) {
+            Ok(tree) => tree,
+            Err(e) if e.code() == git2::ErrorCode::UnbornBranch => return Ok(HashMap::new()),
+            Err(e) => return Err(git_error("reading HEAD", e)),
+        };
+        let wanted: Vec<(String, Oid)> = rels
+            .iter()
+            .filter_map(|rel| {
+                let path = self.repo_path(rel);
+                let entry = head_tree.get_path(std::path::Path::new(&path)).ok()?;
+                Some((path, entry.id()))
+            })
+            .collect();
+        let found = walk(&self.repo, &wanted).map_err(|e| git_error("walking the history", e))?;
+        let mut infos: HashMap<Oid, CommitInfo> = HashMap::new();
+        let mut result = HashMap::new();
+        for (index, commit) in found {
+            let info = match infos.entry(commit) {
+                Entry::Occupied(known) => known.into_mut(),
+                Entry::Vacant(slot) => slot.insert(
+                    commit_info(&self.repo, commit)
+                        .map_err(|e| git_error("reading a commit", e))?,
+                ),
+            };
+            let rel = self
+                .fleet_path(&wanted[index].0)
+                .unwrap_or_default()
+                .to_string();
+            result.insert(rel, info.clone());
+        }
+        Ok(result)
+    }
+}
+
+pub(super) fn commit_info(repo: &Repository, id: Oid) -> Result<CommitInfo, git2::Error> {
+    let commit = repo.find_commit(id)?;
+    let author = commit.author();
+    let when = author.when();
+    let short_id = commit.as_object().short_id()?;
+    Ok(CommitInfo {
+        id: id.to_string(),
+        short_id: short_id.as_str().unwrap_or_default().to_string(),
+        author: String::from_utf8_lossy(author.name_bytes()).into_owned(),
+        email: String::from_utf8_lossy(author.email_bytes()).into_owned(),
+        date: chrono::DateTime::from_timestamp(when.seconds(), 0).unwrap_or_default(),
+        subject: String::from_utf8_lossy(commit.summary_bytes().unwrap_or_default()).into_owned(),
+    })
+}
+
+/// The wanted paths as a tree of names; `pending` counts unresolved leaves below.
+#[derive(Default)]
+struct Node {
+    children: HashMap<Vec<u8>, Node>,
+    /// For a leaf: its index in the wanted list and the blob `HEAD` has there.
+    leaf: Option<(usize, Oid)>,
+    pending: usize,
+}
+
+impl Node {
+    fn build(wanted: &[(String, Oid)]) -> Node {
+        let mut root = Node::default();
+        for (index, (path, blob)) in wanted.iter().enumerate() {
+            let mut node = &mut root;
+            for part in path.split('/') {
+                node.pending += 1;
+                node = node.children.entry(part.as_bytes().to_vec()).or_default();
+            }
+            node.pending += 1;
+            node.leaf = Some((index, *blob));
+        }
+        root
+    }
+}
+
+/// Returns (index in `wanted`, commit) pairs.
+fn walk(repo: &Repository, wanted: &[(String, Oid)]) -> Result<Vec<(usize, Oid)>, git2::Error> {
+    let mut root = Node::build(wanted);
+    let mut found = Vec::new();
+    if root.pending == 0 {
+        return Ok(found);
+    }
+    let mut revwalk = repo.revwalk()?;
+    revwalk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)?;
+    revwalk.push_head()?;
+    let mut trees = TreeCache::new(repo);
+    for id in revwalk {
+        let commit = repo.find_commit(id?)?;
+        let tree = trees.get(commit.tree_id())?;
+        let parents = commit
+            .parents()
+            .map(|p| trees.get(p.tree_id()).map(Some))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut hits = Vec::new();
+        visit(&mut root, &tree, &parents, &mut trees, &mut hits)?;
+        found.extend(hits.into_iter().map(|index| (index, commit.id())));
+        if root.pending == 0 {
+            break;
+        }
+        trees.next_commit();
+    }
+    Ok(found)
+}
+
+/// Resolves the leaves under `node` that this commit touched, updating `pending` on the
+/// way back up; returns how many.
+fn visit<'r>(
+    node: &mut Node,
+    tree: &Tree<'r>,
+    parents: &[Option<Tree<'r>>],
+    trees: &mut TreeCache<'r>,
+    hits: &mut Vec<usize>,
+) -> Result<usize, git2::Error> {
+    let mut resolved = 0;
+    for i in changed_entries(tree, parents.first().and_then(Option::as_ref)) {
+        let Some(entry) = tree.get(i) else { continue };
+        let Some(child) = node.children.get_mut(entry.name_bytes()) else {
+            continue;
+        };
+        let same_as = |p: &Option<Tree>| {
+            p.as_ref()
+                .and_then(|t| t.get_name_bytes(entry.name_bytes()))
+                .is_some_and(|e| e.id() == entry.id())
+        };
+        if child.pending == 0 || parents.iter().skip(1).any(same_as) {
+            continue;
+        }
+        let count = match child.leaf {
+            Some((index, blob)) if blob == entry.id() => {
+                hits.push(index);
+                child.pending = 0;
+                1
+            }
+            Some(_) => 0,
+            None if entry.kind() == Some(ObjectType::Tree) => {
+                let subtree = trees.get(entry.id())?;
+                let sub_parents = parents
+                    .iter()
+                    .map(|p| subtree_of(p.as_ref(), entry.name_bytes(), trees))
+                    .collect::<Result<Vec<_>, _>>()?;
+                visit(child, &subtree, &sub_parents, trees, hits)?
+            }
+            None => 0,
+        };
+        resolved += count;
+    }
+    node.pending -= resolved;
+    Ok(resolved)
+}
+
+fn subtree_of<'r>(
+    parent: Option<&Tree<'r>>,
+    name: &[u8],
+    trees: &mut TreeCache<'r>,
+) -> Result<Option<Tree<'r>>, git2::Error> {
+    match parent.and_then(|t| t.get_name_bytes(name)) {
+        Some(e) if e.kind() == Some(ObjectType::Tree) => trees.get(e.id()).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// Indices of `tree`'s entries that are absent from `base` or differ from it: a merge of
+/// the two sorted entry lists, comparing ids only.
+fn changed_entries(tree: &Tree, base: Option<&Tree>) -> Vec<usize> {
+    let Some(base) = base else {
+        return (0..tree.len()).collect();
+    };
+    if tree.id() == base.id() {
+        return Vec::new();
+    }
+    let mut changed = Vec::new();
+    let mut other = base.iter().peekable();
+    for (i, entry) in tree.iter().enumerate() {
+        while other
+            .peek()
+            .is_some_and(|o| git_order(o, &entry) == Ordering::Less)
+        {
+            other.next();
+        }
+        match other.peek() {
+            Some(o) if git_order(o, &entry) == Ordering::Equal && o.id() == entry.id() => {}
+            _ => changed.push(i),
+        }
+    }
+    changed
+}
+
+/// Git's tree entry order: byte order, a directory's name compared as if ending in `/`.
+fn git_order(a: &TreeEntry, b: &TreeEntry) -> Ordering {
+    let end = |e: &TreeEntry, n: usize| {
+        let name = e.name_bytes();
+        name.get(n)
+            .copied()
+            .unwrap_or(if e.kind() == Some(ObjectType::Tree) {
+                b'/'
+            } else {
+                0
+            })
+    };
+    let (an, bn) = (a.name_bytes(), b.name_bytes());
+    let n = an.len().min(bn.len());
+    an[..n]
+        .cmp(&bn[..n])
+        .then_with(|| end(a, n).cmp(&end(b, n)))
+}
+
+/// Keeps the trees of this commit and the previous one: in a linear history a commit's
+/// parent trees are the next commit's own, so each tree is parsed once.
+struct TreeCache<'r> {
+    repo: &'r Repository,
+    current: HashMap<Oid, Tree<'r>>,
+    previous: HashMap<Oid, Tree<'r>>,
+}
+
+impl<'r> TreeCache<'r> {
+    fn new(repo: &'r Repository) -> Self {
+        TreeCache {
+            repo,
+            current: HashMap::new(),
+            previous: HashMap::new(),
+        }
+    }
+
+    fn get(&mut self, id: Oid) -> Result<Tree<'r>, git2::Error> {
+        if let Some(tree) = self.current.get(&id) {
+            return Ok(tree.clone());
+        }
+        let tree = match self.previous.remove(&id) {
+            Some(tree) => tree,
+            None => self.repo.find_tree(id)?,
+        };
+        self.current.insert(id, tree.clone());
+        Ok(tree)
+    }
+
+    fn next_commit(&mut self) {
+        self.previous = std::mem::take(&mut self.current);
+    }
+}

@@ -1,0 +1,173 @@
+//! What adopt and rotate do after writing a file: commit it, then push (or say how).
+
+use std::io::Write;
+
+use chrono::Utc;
+
+use super::push::confirm;
+use super::{Change, CommitOutcome, GitCli, MessageTemplate, PushPolicy, Repo};
+use crate::error::Result;
+use crate::fleet::Fleet;
+use crate::fleet_settings::{self, FleetSettings};
+use crate::ui::Ui;
+
+/// The commit and push flags of commands that write a break-glass file.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct CommitArgs {
+    /// Commit message template, with {cluster}, {action}, {server} and {date}. Default:
+    /// `commit_message` in the fleet's .kube-dc.yaml, else "{cluster}: adopt break-glass
+    /// kubeconfig" / "{cluster}: rotate break-glass token after recovery".
+    #[arg(long, value_name = "TEMPLATE", conflicts_with = "no_commit")]
+    pub message: Option<String>,
+    /// Write the file only: do not commit (or push) it.
+    #[arg(long, conflicts_with = "push")]
+    pub no_commit: bool,
+    /// Push the new commit(s) to the branch's upstream without asking (never forced).
+    /// Without it a terminal is asked, and otherwise the push command is printed.
+    #[arg(long)]
+    pub push: bool,
+}
+
+impl CommitArgs {
+    /// The recorder for a real run: the user's `git`, asking before a push on a terminal.
+    pub fn recorder(&self, fleet: &Fleet) -> Result<Recorder> {
+        Recorder::new(
+            fleet,
+            self,
+            GitCli::system(),
+            PushPolicy::from_flag(self.push),
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushOutcome {
+    Pushed {
+        commits: usize,
+        target: String,
+    },
+    /// The upstream already has every commit.
+    UpToDate,
+    /// Not pushed (no `--push`, answered no, `--no-commit`, or nowhere to push); the
+    /// reason and the command to run went to stderr.
+    NotPushed,
+}
+
+/// Commits written files and pushes them, as the flags say.
+pub struct Recorder {
+    /// `None` with `--no-commit`.
+    repo: Option<Repo>,
+    /// `None`: each action's default.
+    template: Option<MessageTemplate>,
+    policy: PushPolicy,
+}
+
+impl Recorder {
+    /// Checks everything that can be checked before a file is written: the template and
+    /// that the fleet is in a Git work tree.
+    pub fn new(
+        fleet: &Fleet,
+        args: &CommitArgs,
+        git: GitCli,
+        policy: PushPolicy,
+    ) -> Result<Recorder> {
+        if args.no_commit {
+            return Ok(Recorder {
+                repo: None,
+                template: None,
+                policy,
+            });
+        }
+        let template = match &args.message {
+            Some(text) => Some(MessageTemplate::parse(text, "--message")?),
+            None => FleetSettings::load(fleet.root())?
+                .commit_message
+                .map(|text| {
+                    MessageTemplate::parse(
+                        &text,
+                        &format!("commit_message in {}", fleet_settings::FILE_NAME),
+                    )
+                })
+                .transpose()?,
+        };
+        let repo = Repo::discover(fleet.root())?.with_git(git);
+        Ok(Recorder {
+            repo: Some(repo),
+            template,
+            policy,
+        })
+    }
+
+    /// Commits only `change.rel`; reports the commit on stderr.
+    pub fn commit(&self, change: &Change, ui: &mut Ui) -> Result<CommitOutcome> {
+        let Some(repo) = &self.repo else {
+            let _ = writeln!(
+                ui.err,
+                "{} written, not committed (--no-commit)",
+                change.rel
+            );
+            return Ok(CommitOutcome::Skipped);
+        };
+        let template = self
+            .template
+            .clone()
+            .unwrap_or_else(|| MessageTemplate::default_for(change.action));
+        let outcome = repo.commit_only(change.rel, &template.render(change, Utc::now()))?;
+        match &outcome {
+            CommitOutcome::Committed(c) => {
+                let _ = writeln!(ui.err, "committed {} {}", c.short_id, c.subject);
+            }
+            CommitOutcome::Unchanged => {
+                let _ = writeln!(ui.err, "{} is unchanged: nothing to commit", change.rel);
+            }
+            CommitOutcome::Skipped => {}
+        }
+        Ok(outcome)
+    }
+
+    /// Pushes the branch as the policy says. Without `--push`, having nowhere to push
+    /// (detached HEAD, no upstream) is a warning; with it, an error.
+    pub fn push(&self, ui: &mut Ui) -> Result<PushOutcome> {
+        let Some(repo) = &self.repo else {
+            return Ok(PushOutcome::NotPushed);
+        };
+        let plan = match repo.push_plan() {
+            Ok(plan) => plan,
+            Err(e) if self.policy == PushPolicy::Push => return Err(e),
+            Err(e) => {
+                ui.warn(&e.to_string());
+                return Ok(PushOutcome::NotPushed);
+            }
+        };
+        if plan.commits == 0 {
+            return Ok(PushOutcome::UpToDate);
+        }
+        let go = match self.policy {
+            PushPolicy::Push => true,
+            PushPolicy::Ask => confirm(&plan.question(), &mut std::io::stdin().lock(), &mut ui.err),
+            PushPolicy::Skip => false,
+        };
+        if !go {
+            let _ = writeln!(
+                ui.err,
+                "not pushed: {} commit(s) on {} are not on {}; to push, run:\n  {}",
+                plan.commits,
+                plan.branch,
+                plan.target(),
+                plan.command()
+            );
+            return Ok(PushOutcome::NotPushed);
+        }
+        repo.push(&plan)?;
+        let _ = writeln!(
+            ui.err,
+            "pushed {} commit(s) to {}",
+            plan.commits,
+            plan.target()
+        );
+        Ok(PushOutcome::Pushed {
+            commits: plan.commits,
+            target: plan.target(),
+        })
+    }
+}
