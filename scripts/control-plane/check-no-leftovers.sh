@@ -4,6 +4,9 @@
 # still running. For CI to call after the tests.
 #
 # Usage: scripts/control-plane/check-no-leftovers.sh
+# Waits up to ${KUBE_DC_LEFTOVER_GRACE:-20} seconds for them to go away first: a control
+# plane held in a never-dropped static is stopped by its watchdog (up.sh --owner-pid) about
+# a second after its test process exits, plus down.sh's grace period.
 # Looks under ${KUBE_DC_K8S_CACHE:-$HOME/.cache/kube-dc/k8s} (every cached version) and,
 # if set, $KUBE_DC_K8S_BIN.
 set -euo pipefail
@@ -16,23 +19,36 @@ for i in "${!roots[@]}"; do
   roots[i]=$(readlink -m "${roots[i]}")
 done
 
-found=()
-for p in /proc/[0-9]*; do
-  pid=${p#/proc/}
-  [[ "$pid" == "$$" ]] && continue
-  st=$(cat "$p/stat" 2>/dev/null) || continue
-  st=${st##*) }
-  [[ "${st%% *}" == Z ]] && continue # zombies hold no resources and cannot be killed
-  cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
-  exe=$(readlink "$p/exe" 2>/dev/null || true)
-  exe=${exe% (deleted)}
-  hit=0
-  case "${exe##*/}" in
-    etcd|kube-apiserver|kube-controller-manager)
-      for r in "${roots[@]}"; do [[ "$exe" == "$r"/* ]] && hit=1; done ;;
-  esac
-  [[ "$cmd" == *kube-dc-watchdog* ]] && hit=1
-  if [[ $hit -eq 1 ]]; then found+=("$pid ${cmd:0:200}"); fi
+scan() {
+  found=()
+  for p in /proc/[0-9]*; do
+    pid=${p#/proc/}
+    [[ "$pid" == "$$" || "$pid" == "$BASHPID" ]] && continue
+    st=$(cat "$p/stat" 2>/dev/null) || continue
+    st=${st##*) }
+    [[ "${st%% *}" == Z ]] && continue # zombies hold no resources and cannot be killed
+    mapfile -d '' -t argv <"$p/cmdline" 2>/dev/null || continue
+    [[ ${#argv[@]} -gt 0 ]] || continue
+    cmd="${argv[*]}"
+    exe=$(readlink "$p/exe" 2>/dev/null || true)
+    exe=${exe% (deleted)}
+    hit=0
+    case "${exe##*/}" in
+      etcd|kube-apiserver|kube-controller-manager)
+        for r in "${roots[@]}"; do [[ "$exe" == "$r"/* ]] && hit=1; done ;;
+    esac
+    if [[ ${#argv[@]} -ge 6 && "${argv[3]}" == kube-dc-watchdog ]]; then
+      hit=1 cmd="kube-dc-watchdog for ${argv[4]} (owner pid ${argv[5]})"
+    fi
+    if [[ $hit -eq 1 ]]; then found+=("$pid ${cmd:0:200}"); fi
+  done
+}
+
+deadline=$((SECONDS + ${KUBE_DC_LEFTOVER_GRACE:-20}))
+scan
+while [[ ${#found[@]} -gt 0 ]] && ((SECONDS < deadline)); do
+  sleep 0.5
+  scan
 done
 
 if [[ ${#found[@]} -gt 0 ]]; then
