@@ -92,7 +92,7 @@ pub enum BreakGlass {
     /// verifies it and re-encrypts the file. If a step after the delete fails, the error says
     /// so and prints the adopt command that recovers.
     Rotate(breakglass::mint::MintArgs),
-    /// Report a cluster's break-glass file without contacting the cluster.
+    /// Report break-glass files (one cluster, or --all) without contacting any cluster.
     ///
     /// Decrypts in memory (never to disk) and prints the cluster, file path, encrypted size,
     /// last-modified time and embedded server URL.

@@ -1,102 +1,698 @@
-//! `status <cluster>`: what the encrypted file holds, read without touching the cluster.
-//! Decryption happens in memory only.
+//! `status <cluster> | --all`: each break-glass file's Git state, last commit, token age,
+//! sops metadata and recipients, and (unless `--no-decrypt`) whether it decrypts. Never
+//! contacts a cluster; decryption happens in memory only.
+//!
+//! Git metadata for every cluster comes from one history walk (`git::Repo::last_commits`);
+//! decryptions run in parallel with a bound. The JSON schema is docs/json-output.md.
 
-use std::io::Write;
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 
 use crate::error::{Context as _, Error, Result};
 use crate::fleet::{Cluster, Fleet};
+use crate::git::{CommitInfo, Head, PathState, Repo};
+use crate::leak_scan::{Finding, RuleId, Scanner};
 use crate::sops::Sops;
-use crate::ui::{OutputFormat, Ui};
+use crate::sops_config::SopsConfig;
+use crate::sops_file::SopsMetadata;
+use crate::ui::{OutputFormat, Style, Ui, table};
 
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["cluster", "all"])))]
 pub struct StatusArgs {
     /// Cluster name, as its directory under clusters/ (e.g. `alpha`, `eu/dc1`).
-    pub cluster: String,
+    pub cluster: Option<String>,
+    /// Every cluster under clusters/, one row each (including clusters not adopted).
+    #[arg(long)]
+    pub all: bool,
     /// Output format; `json` is documented in docs/json-output.md.
     #[arg(long, short, value_enum, default_value_t)]
     pub output: OutputFormat,
+    /// Mark tokens older than this (time since the last commit of the file), e.g. 90d, 12h.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub max_age: Option<Duration>,
+    /// Exit 1 when any cluster is not adopted, too old, uncommitted, unpushed,
+    /// undecryptable, not encrypted, or encrypted to other recipients than .sops.yaml says.
+    #[arg(long)]
+    pub check: bool,
+    /// Never run sops: report only what needs no key (for CI without secrets).
+    #[arg(long)]
+    pub no_decrypt: bool,
+}
+
+/// Where the break-glass file stands in Git.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Committed,
+    /// Committed, but the commit is not on the upstream yet.
+    Unpushed,
+    Modified,
+    Staged,
+    Untracked,
+    NotAdopted,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemKind {
+    NotAdopted,
+    NotEncrypted,
+    RecipientsMismatch,
+    Undecryptable,
+    TooOld,
+    Uncommitted,
+    Unpushed,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    pub kind: ProblemKind,
+    pub message: String,
+    /// What to run or do.
+    pub fix: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgeSource {
+    /// The last commit that touched the file.
+    Commit,
+    /// The file is not committed as it is: sops' `lastmodified`.
+    SopsLastmodified,
 }
 
 /// One cluster's break-glass file, as `status` reports it.
-#[derive(Debug, Serialize)]
-pub struct FileStatus {
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterStatus {
     pub cluster: String,
     /// Relative to the fleet root.
     pub file: String,
     pub path: PathBuf,
-    pub encrypted_size_bytes: u64,
-    /// File modification time: after a clone this is the checkout time.
-    pub modified: DateTime<Utc>,
-    pub server: String,
+    pub state: State,
+    pub last_commit: Option<CommitInfo>,
+    pub token_age_seconds: Option<i64>,
+    pub age_source: Option<AgeSource>,
+    pub encrypted_size_bytes: Option<u64>,
+    /// File modification time: after a clone this is the checkout time, not the token's age.
+    pub modified: Option<DateTime<Utc>>,
+    pub sops: Option<SopsInfo>,
+    /// `null` with `--no-decrypt` or when there is no file.
+    pub decryption: Option<Decryption>,
+    /// The API server URL in the kubeconfig (only known after decryption).
+    pub server: Option<String>,
+    pub problems: Vec<Problem>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SopsInfo {
+    pub lastmodified: Option<String>,
+    pub recipients: Vec<String>,
+    /// The age recipients of the `.sops.yaml` rule for this path.
+    pub expected_recipients: Vec<String>,
+    pub recipients_match: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Decryption {
+    pub ok: bool,
+    pub error: Option<String>,
+}
+
+/// `status --all`: the fleet-wide report.
+#[derive(Debug, Serialize)]
+pub struct FleetStatus {
+    pub fleet: PathBuf,
+    pub generated_at: DateTime<Utc>,
+    pub repository: Option<RepositoryInfo>,
+    pub max_age_seconds: Option<u64>,
+    pub decrypted: bool,
+    pub clusters: Vec<ClusterStatus>,
+    pub summary: Summary,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RepositoryInfo {
+    /// `null` when HEAD is detached or there are no commits.
+    pub branch: Option<String>,
+    pub detached: bool,
+    /// `remote/branch`, `null` without an upstream.
+    pub upstream: Option<String>,
+    pub ahead: usize,
+    pub behind: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub clusters: usize,
+    pub ok: usize,
+    pub with_problems: usize,
 }
 
 pub async fn run(fleet: &Fleet, args: &StatusArgs, ui: &mut Ui) -> Result<()> {
-    let cluster = fleet.cluster(&args.cluster)?;
-    let sops = Sops::locate(fleet.root()).await?;
-    let status = inspect(&cluster, &sops).await?;
-    render(&status, args.output, ui)
+    let clusters = match &args.cluster {
+        Some(name) => vec![fleet.cluster(name)?],
+        None => fleet.clusters()?,
+    };
+    let report = collect(fleet, &clusters, args, ui).await?;
+    match &args.cluster {
+        Some(_) => render_one(&report.clusters[0], args.output, ui)?,
+        None => render_all(&report, args.output, ui)?,
+    }
+    if args.check && report.summary.with_problems > 0 {
+        return Err(Error::failed(format!(
+            "{} of {} cluster(s) need attention",
+            report.summary.with_problems, report.summary.clusters
+        )));
+    }
+    Ok(())
 }
 
-pub async fn inspect(cluster: &Cluster, sops: &Sops) -> Result<FileStatus> {
-    let path = cluster.break_glass_path();
-    let rel = cluster.break_glass_rel();
-    let meta = std::fs::metadata(&path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::failed(format!(
-            "cluster {} has no break-glass kubeconfig: {rel} does not exist",
-            cluster.name()
-        ))
-        .with_hint(format!(
-            "create it with `kube-dc bootstrap break-glass adopt {}`",
-            cluster.name()
-        )),
-        _ => Error::failed(format!("cannot read {}: {e}", path.display())),
-    })?;
-    let credential = super::open(sops, cluster).await?;
-    let modified = meta
-        .modified()
-        .context(|| format!("mtime of {}", path.display()))?;
-    Ok(FileStatus {
-        cluster: cluster.name().to_string(),
-        file: rel,
-        path,
-        encrypted_size_bytes: meta.len(),
-        modified: modified.into(),
-        server: credential.server,
+/// Everything but decryption is read first; then the files are decrypted in parallel.
+async fn collect(
+    fleet: &Fleet,
+    clusters: &[Cluster],
+    args: &StatusArgs,
+    ui: &mut Ui,
+) -> Result<FleetStatus> {
+    let rels: Vec<String> = clusters.iter().map(Cluster::break_glass_rel).collect();
+    let git = GitFacts::read(fleet, &rels, ui)?;
+    let sops_config = SopsConfig::load(&fleet.sops_config_path())?;
+    let scanner = Scanner::new(&sops_config);
+    let now = Utc::now();
+    let mut statuses: Vec<ClusterStatus> = clusters
+        .iter()
+        .map(|c| inspect(c, &git, &sops_config, &scanner, now))
+        .collect::<Result<_>>()?;
+    if !args.no_decrypt {
+        decrypt_all(fleet, clusters, &mut statuses).await?;
+    }
+    for status in &mut statuses {
+        judge(status, args.max_age, &git);
+    }
+    let with_problems = statuses.iter().filter(|s| !s.problems.is_empty()).count();
+    Ok(FleetStatus {
+        fleet: fleet.root().to_path_buf(),
+        generated_at: now,
+        repository: git.repository,
+        max_age_seconds: args.max_age.map(|d| d.as_secs()),
+        decrypted: !args.no_decrypt,
+        summary: Summary {
+            clusters: statuses.len(),
+            ok: statuses.len() - with_problems,
+            with_problems,
+        },
+        clusters: statuses,
     })
 }
 
-fn render(status: &FileStatus, format: OutputFormat, ui: &mut Ui) -> Result<()> {
-    let text = match format {
-        OutputFormat::Json => {
-            serde_json::to_string_pretty(status).context(|| "JSON".into())? + "\n"
+/// What Git says about all the files: one status, one history walk, the upstream.
+#[derive(Default)]
+struct GitFacts {
+    states: HashMap<String, PathState>,
+    commits: HashMap<String, CommitInfo>,
+    /// Ids of commits not on the upstream.
+    unpushed: std::collections::HashSet<String>,
+    upstream: Option<String>,
+    repository: Option<RepositoryInfo>,
+}
+
+impl GitFacts {
+    fn read(fleet: &Fleet, rels: &[String], ui: &mut Ui) -> Result<GitFacts> {
+        let repo = match Repo::discover(fleet.root()) {
+            Ok(repo) => repo,
+            Err(e) => {
+                ui.warn(&format!("{}: reporting files as untracked", e.message()));
+                return Ok(GitFacts::default());
+            }
+        };
+        let mut facts = GitFacts {
+            states: repo.path_states(rels)?,
+            commits: repo.last_commits(rels)?,
+            ..GitFacts::default()
+        };
+        let (branch, detached, tracking) = match repo.head()? {
+            Head::Unborn => (None, false, None),
+            Head::Detached(_) => (None, true, None),
+            Head::Branch { name, tracking } => (Some(name), false, tracking),
+        };
+        let upstream = tracking
+            .as_ref()
+            .map(|t| format!("{}/{}", t.remote, t.remote_branch));
+        facts.repository = Some(RepositoryInfo {
+            branch,
+            detached,
+            upstream: upstream.clone(),
+            ahead: tracking.as_ref().map_or(0, |t| t.ahead.len()),
+            behind: tracking.as_ref().map_or(0, |t| t.behind),
+        });
+        facts.unpushed = tracking.map(|t| t.ahead).unwrap_or_default();
+        facts.upstream = upstream;
+        Ok(facts)
+    }
+
+    fn state(&self, rel: &str, commit: Option<&CommitInfo>) -> State {
+        match self.states.get(rel) {
+            Some(PathState::Missing) => State::NotAdopted,
+            Some(PathState::Modified) => State::Modified,
+            Some(PathState::Staged) => State::Staged,
+            Some(PathState::Untracked) | None => State::Untracked,
+            Some(PathState::Clean) if commit.is_some_and(|c| self.unpushed.contains(&c.id)) => {
+                State::Unpushed
+            }
+            Some(PathState::Clean) => State::Committed,
         }
-        OutputFormat::Table => {
-            let rows = [
-                ("cluster", status.cluster.clone()),
-                ("file", status.path.display().to_string()),
-                (
-                    "encrypted size",
-                    format!("{} bytes", status.encrypted_size_bytes),
-                ),
-                (
-                    "last modified",
-                    format!(
-                        "{} (file mtime)",
-                        status.modified.format("%Y-%m-%d %H:%M:%S UTC")
-                    ),
-                ),
-                ("server", status.server.clone()),
-            ];
-            rows.iter()
-                .map(|(k, v)| format!("{:<15} {v}\n", format!("{k}:")))
-                .collect()
+    }
+}
+
+/// Everything that needs no key.
+fn inspect(
+    cluster: &Cluster,
+    git: &GitFacts,
+    config: &SopsConfig,
+    scanner: &Scanner,
+    now: DateTime<Utc>,
+) -> Result<ClusterStatus> {
+    let rel = cluster.break_glass_rel();
+    let path = cluster.break_glass_path();
+    let last_commit = git.commits.get(&rel).cloned();
+    let mut status = ClusterStatus {
+        cluster: cluster.name().to_string(),
+        file: rel.clone(),
+        path: path.clone(),
+        state: git.state(&rel, last_commit.as_ref()),
+        last_commit,
+        token_age_seconds: None,
+        age_source: None,
+        encrypted_size_bytes: None,
+        modified: None,
+        sops: None,
+        decryption: None,
+        server: None,
+        problems: Vec::new(),
+    };
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            status.state = State::NotAdopted;
+            return Ok(status);
+        }
+        Err(e) => {
+            return Err(Error::failed(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )));
         }
     };
+    let meta = std::fs::metadata(&path).context(|| format!("{}", path.display()))?;
+    status.encrypted_size_bytes = Some(meta.len());
+    status.modified = meta.modified().ok().map(DateTime::<Utc>::from);
+    let sops_meta = std::str::from_utf8(&bytes)
+        .ok()
+        .and_then(|t| SopsMetadata::from_yaml(t).ok().flatten());
+    status.sops = sops_meta
+        .as_ref()
+        .map(|m| sops_info(m, config.rule_for(&rel).map(|r| &r.age_recipients)));
+    let (age_from, source) = match (&status.state, &status.last_commit) {
+        (State::Committed | State::Unpushed, Some(c)) => (Some(c.date), AgeSource::Commit),
+        _ => (
+            sops_meta.and_then(|m| m.lastmodified?.parse().ok()),
+            AgeSource::SopsLastmodified,
+        ),
+    };
+    if let Some(from) = age_from {
+        status.token_age_seconds = Some((now - from).num_seconds().max(0));
+        status.age_source = Some(source);
+    }
+    status.problems = scanner
+        .break_glass(&rel, cluster.name(), &bytes)
+        .into_iter()
+        .map(problem_from_finding)
+        .collect();
+    Ok(status)
+}
+
+fn sops_info(
+    meta: &SopsMetadata,
+    expected: Option<&std::collections::BTreeSet<String>>,
+) -> SopsInfo {
+    let recipients = meta.age_recipients();
+    SopsInfo {
+        lastmodified: meta.lastmodified.clone(),
+        recipients_match: expected == Some(&recipients),
+        recipients: recipients.into_iter().collect(),
+        expected_recipients: expected
+            .map(|e| e.iter().cloned().collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// The pre-commit check's rules 1 and 2 are status problems too; one implementation.
+fn problem_from_finding(finding: Finding) -> Problem {
+    let kind = match finding.rule {
+        RuleId::WrongRecipients => ProblemKind::RecipientsMismatch,
+        _ => ProblemKind::NotEncrypted,
+    };
+    Problem {
+        kind,
+        message: finding.message,
+        fix: finding.fix,
+    }
+}
+
+/// Decrypts every existing file, a bounded number at a time, with a progress bar on a
+/// terminal.
+async fn decrypt_all(
+    fleet: &Fleet,
+    clusters: &[Cluster],
+    statuses: &mut [ClusterStatus],
+) -> Result<()> {
+    let todo: Vec<usize> = (0..clusters.len())
+        .filter(|&i| statuses[i].state != State::NotAdopted)
+        .collect();
+    if todo.is_empty() {
+        return Ok(());
+    }
+    let sops = Sops::locate(fleet.root()).await?;
+    let limit = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
+    let permits = Arc::new(Semaphore::new(limit));
+    let progress = progress_bar(todo.len());
+    let mut tasks = JoinSet::new();
+    for i in todo {
+        let (sops, cluster, permits) = (sops.clone(), clusters[i].clone(), permits.clone());
+        tasks.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            (i, super::open(&sops, &cluster).await)
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        let (i, opened) = joined.map_err(|e| Error::failed(format!("decryption task: {e}")))?;
+        let status = &mut statuses[i];
+        match opened {
+            Ok(credential) => {
+                status.server = Some(credential.server);
+                status.decryption = Some(Decryption {
+                    ok: true,
+                    error: None,
+                });
+            }
+            Err(e) => {
+                status.decryption = Some(Decryption {
+                    ok: false,
+                    error: Some(e.to_string()),
+                })
+            }
+        }
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    Ok(())
+}
+
+fn progress_bar(len: usize) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() || len < 20 {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len as u64);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("decrypting {pos}/{len} {wide_bar} {eta}")
+    {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Adds the problems that depend on Git, age and decryption.
+fn judge(status: &mut ClusterStatus, max_age: Option<Duration>, git: &GitFacts) {
+    let name = &status.cluster;
+    let file = &status.file;
+    let mut add =
+        |kind, message: String, fix: String| status.problems.push(Problem { kind, message, fix });
+    match status.state {
+        State::NotAdopted => add(
+            ProblemKind::NotAdopted,
+            "no break-glass kubeconfig".into(),
+            format!("kube-dc bootstrap break-glass adopt {name}"),
+        ),
+        State::Modified | State::Staged | State::Untracked => add(
+            ProblemKind::Uncommitted,
+            format!("{} and not committed", state_label(status.state)),
+            format!(
+                "git add '{file}' && git commit -m '{name}: break-glass kubeconfig' -- '{file}'"
+            ),
+        ),
+        State::Unpushed => add(
+            ProblemKind::Unpushed,
+            format!(
+                "committed but not pushed to {}",
+                git.upstream.as_deref().unwrap_or("the upstream")
+            ),
+            "git push".into(),
+        ),
+        State::Committed => {}
+    }
+    if let (Some(max), Some(age)) = (max_age, status.token_age_seconds)
+        && age > max.as_secs() as i64
+    {
+        add(
+            ProblemKind::TooOld,
+            format!(
+                "token is {} old (limit {})",
+                short_duration(age),
+                short_duration(max.as_secs() as i64)
+            ),
+            format!("kube-dc bootstrap break-glass rotate {name}"),
+        );
+    }
+    if let Some(Decryption {
+        ok: false,
+        error: Some(error),
+    }) = &status.decryption
+    {
+        add(
+            ProblemKind::Undecryptable,
+            error.clone(),
+            "see the message; restore the file from Git or re-run adopt".into(),
+        );
+    }
+    status.problems.sort_by_key(|p| p.kind as u8);
+}
+
+fn state_label(state: State) -> &'static str {
+    match state {
+        State::Committed => "committed",
+        State::Unpushed => "unpushed",
+        State::Modified => "modified",
+        State::Staged => "staged",
+        State::Untracked => "untracked",
+        State::NotAdopted => "not adopted",
+    }
+}
+
+fn paint_state(style: &Style, state: State) -> String {
+    let label = state_label(state);
+    match state {
+        State::Committed => style.green(label),
+        State::NotAdopted => style.red(label),
+        _ => style.yellow(label),
+    }
+}
+
+/// `3d 4h`, `5h 12m`, `7m`, `42s`: enough precision for a token's age.
+fn short_duration(seconds: i64) -> String {
+    let (d, h, m) = (
+        seconds / 86_400,
+        seconds % 86_400 / 3_600,
+        seconds % 3_600 / 60,
+    );
+    match (d, h, m) {
+        (0, 0, 0) => format!("{seconds}s"),
+        (0, 0, m) => format!("{m}m"),
+        (0, h, m) => format!("{h}h {m}m"),
+        (d, h, _) => format!("{d}d {h}h"),
+    }
+}
+
+fn write_out(ui: &mut Ui, text: &str) -> Result<()> {
     ui.out
         .write_all(text.as_bytes())
         .context(|| "writing to stdout".into())
+}
+
+fn to_json(value: &impl Serialize) -> Result<String> {
+    Ok(serde_json::to_string_pretty(value).context(|| "JSON".into())? + "\n")
+}
+
+fn render_one(status: &ClusterStatus, format: OutputFormat, ui: &mut Ui) -> Result<()> {
+    if format == OutputFormat::Json {
+        return write_out(ui, &to_json(status)?);
+    }
+    let style = ui.out_style;
+    let dash = || "-".to_string();
+    let commit = status.last_commit.as_ref().map_or_else(dash, |c| {
+        format!(
+            "{} {} {} <{}> {}",
+            c.short_id,
+            c.date.format("%Y-%m-%d %H:%M UTC"),
+            c.author,
+            c.email,
+            c.subject
+        )
+    });
+    let recipients = status.sops.as_ref().map_or_else(dash, |s| {
+        let verdict = if s.recipients_match {
+            style.green("match .sops.yaml")
+        } else {
+            style.red("differ from .sops.yaml")
+        };
+        format!("{} ({verdict})", s.recipients.join(", "))
+    });
+    let mut rows = vec![
+        ("cluster", status.cluster.clone()),
+        ("file", status.path.display().to_string()),
+        ("state", paint_state(&style, status.state)),
+        ("last commit", commit),
+        ("token age", age_cell(status)),
+        (
+            "sops modified",
+            status
+                .sops
+                .as_ref()
+                .and_then(|s| s.lastmodified.clone())
+                .unwrap_or_else(dash),
+        ),
+        ("recipients", recipients),
+        (
+            "encrypted size",
+            status
+                .encrypted_size_bytes
+                .map_or_else(dash, |n| format!("{n} bytes")),
+        ),
+        ("decrypts", decrypt_cell(&style, status)),
+        ("server", status.server.clone().unwrap_or_else(dash)),
+    ];
+    for problem in &status.problems {
+        rows.push((
+            "problem",
+            format!(
+                "{}\n{:<16}fix: {}",
+                style.red(&problem.message),
+                "",
+                problem.fix
+            ),
+        ));
+    }
+    let text: String = rows
+        .iter()
+        .map(|(k, v)| format!("{:<15} {v}\n", format!("{k}:")))
+        .collect();
+    write_out(ui, &text)
+}
+
+fn age_cell(status: &ClusterStatus) -> String {
+    match (status.token_age_seconds, status.age_source) {
+        (Some(age), Some(AgeSource::Commit)) => {
+            format!("{} (since last commit)", short_duration(age))
+        }
+        (Some(age), _) => format!("{} (sops lastmodified: not committed)", short_duration(age)),
+        _ => "-".into(),
+    }
+}
+
+fn decrypt_cell(style: &Style, status: &ClusterStatus) -> String {
+    match &status.decryption {
+        None => "-".into(),
+        Some(Decryption { ok: true, .. }) => style.green("ok"),
+        Some(Decryption { ok: false, .. }) => style.red("FAILED"),
+    }
+}
+
+fn render_all(report: &FleetStatus, format: OutputFormat, ui: &mut Ui) -> Result<()> {
+    if format == OutputFormat::Json {
+        return write_out(ui, &to_json(report)?);
+    }
+    let style = ui.out_style;
+    let rows: Vec<Vec<String>> = report
+        .clusters
+        .iter()
+        .map(|s| {
+            let problems: Vec<&str> = s.problems.iter().map(|p| problem_label(p.kind)).collect();
+            vec![
+                s.cluster.clone(),
+                paint_state(&style, s.state),
+                s.last_commit.as_ref().map_or("-".into(), |c| {
+                    format!("{} {}", c.short_id, c.date.format("%Y-%m-%d"))
+                }),
+                s.token_age_seconds.map_or("-".into(), short_duration),
+                s.sops.as_ref().map_or("-".into(), |x| {
+                    if x.recipients_match {
+                        "ok".into()
+                    } else {
+                        style.red("mismatch")
+                    }
+                }),
+                decrypt_cell(&style, s),
+                if problems.is_empty() {
+                    style.green("ok")
+                } else {
+                    style.red(&problems.join(", "))
+                },
+            ]
+        })
+        .collect();
+    let mut text = table(
+        &[
+            "CLUSTER",
+            "STATE",
+            "LAST COMMIT",
+            "AGE",
+            "RECIPIENTS",
+            "DECRYPTS",
+            "PROBLEMS",
+        ],
+        &rows,
+    );
+    for s in report.clusters.iter().filter(|s| !s.problems.is_empty()) {
+        for p in &s.problems {
+            text += &format!("{}: {}\n  fix: {}\n", s.cluster, p.message, p.fix);
+        }
+    }
+    text += &format!(
+        "{} cluster(s): {} ok, {} with problems\n",
+        report.summary.clusters, report.summary.ok, report.summary.with_problems
+    );
+    write_out(ui, &text)
+}
+
+fn problem_label(kind: ProblemKind) -> &'static str {
+    match kind {
+        ProblemKind::NotAdopted => "not adopted",
+        ProblemKind::NotEncrypted => "not encrypted",
+        ProblemKind::RecipientsMismatch => "recipients",
+        ProblemKind::Undecryptable => "undecryptable",
+        ProblemKind::TooOld => "too old",
+        ProblemKind::Uncommitted => "uncommitted",
+        ProblemKind::Unpushed => "unpushed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_short() {
+        assert_eq!(short_duration(42), "42s");
+        assert_eq!(short_duration(7 * 60 + 5), "7m");
+        assert_eq!(short_duration(5 * 3600 + 12 * 60), "5h 12m");
+        assert_eq!(short_duration(3 * 86_400 + 4 * 3600 + 59), "3d 4h");
+    }
 }
