@@ -94,8 +94,10 @@ pub enum BreakGlass {
     Rotate(breakglass::mint::MintArgs),
     /// Report break-glass files (one cluster, or --all) without contacting any cluster.
     ///
-    /// Decrypts in memory (never to disk) and prints the cluster, file path, encrypted size,
-    /// last-modified time and embedded server URL.
+    /// Shows the file's Git state (committed, unpushed, modified, staged, untracked, not
+    /// adopted), the last commit that touched it and the token's age since then, sops'
+    /// lastmodified, whether the age recipients match .sops.yaml, and whether it decrypts
+    /// (in memory; --no-decrypt needs no key). --check exits 1 when anything needs attention.
     Status(breakglass::status::StatusArgs),
     /// Keep plaintext break-glass credentials out of Git (what hooks/pre-commit runs).
     ///
@@ -148,8 +150,8 @@ fn sweep_stale_sessions(ui: &mut Ui) {
 
 fn discover_fleet(flag: Option<&std::path::Path>) -> Result<Fleet> {
     let env = std::env::var_os(FLEET_ENV).map(PathBuf::from);
-    let cwd = std::env::current_dir()
-        .map_err(|e| Error::failed(format!("current directory: {e}")))?;
+    let cwd =
+        std::env::current_dir().map_err(|e| Error::failed(format!("current directory: {e}")))?;
     let home = std::env::var_os("HOME").map(PathBuf::from);
     Fleet::discover(flag, env.as_deref(), &cwd, home.as_deref())
 }
