@@ -293,35 +293,61 @@ pub async fn apply(client: &Client, id: &Identity) -> Result<()> {
     Ok(())
 }
 
-/// The UID of the token Secret, if it exists.
-pub async fn token_secret_uid(client: &Client, id: &Identity) -> Result<Option<String>> {
+/// The token Secret as it is now, if the token controller has filled it.
+pub async fn current_token(client: &Client, id: &Identity) -> Result<Option<MintedToken>> {
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &id.namespace);
-    let secret = call(
-        &format!("reading Secret {}/{}", id.namespace, id.secret),
-        secrets.get_opt(&id.secret),
-    )
-    .await?;
-    Ok(secret.and_then(|s| s.metadata.uid))
+    let what = format!("reading Secret {}/{}", id.namespace, id.secret);
+    let secret = call(&what, secrets.get_opt(&id.secret)).await?;
+    Ok(secret.and_then(filled_token))
 }
 
-/// Deletes the token Secret; the apiserver then rejects its token.
-pub async fn delete_token_secret(client: &Client, id: &Identity) -> Result<()> {
+/// Revokes the break-glass token by deleting its Secret AND its ServiceAccount, and waits
+/// until both are gone. Deleting only the Secret is not enough: a legacy token is a JWT
+/// over the Secret's name and the ServiceAccount's UID, so a Secret re-created under the
+/// same name gets the very same token back.
+pub async fn revoke(client: &Client, id: &Identity) -> Result<()> {
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &id.namespace);
-    let what = format!("deleting Secret {}/{}", id.namespace, id.secret);
-    match tokio::time::timeout(
-        CALL_TIMEOUT,
-        secrets.delete(&id.secret, &DeleteParams::default()),
+    delete_and_wait(
+        &secrets,
+        &id.secret,
+        &format!("Secret {}/{}", id.namespace, id.secret),
     )
-    .await
-    {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(kube::Error::Api(status))) if status.code == 404 => Ok(()),
-        Ok(Err(e)) => Err(api_error(&what, e)),
-        Err(_) => Err(Error::failed(format!(
-            "{what}: no answer within {}s",
-            CALL_TIMEOUT.as_secs()
-        ))),
+    .await?;
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &id.namespace);
+    let what = format!("ServiceAccount {}/{}", id.namespace, id.service_account);
+    delete_and_wait(&accounts, &id.service_account, &what).await
+}
+
+async fn delete_and_wait<K>(api: &Api<K>, name: &str, what: &str) -> Result<()>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let deleting = format!("deleting {what}");
+    match tokio::time::timeout(CALL_TIMEOUT, api.delete(name, &DeleteParams::foreground())).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(kube::Error::Api(status))) if status.code == 404 => {}
+        Ok(Err(e)) => return Err(api_error(&deleting, e)),
+        Err(_) => {
+            return Err(Error::failed(format!(
+                "{deleting}: no answer within {}s",
+                CALL_TIMEOUT.as_secs()
+            )));
+        }
     }
+    let deadline = tokio::time::Instant::now() + CALL_TIMEOUT;
+    while call(&format!("reading {what}"), api.get_opt(name))
+        .await?
+        .is_some()
+    {
+        if tokio::time::Instant::now() >= deadline {
+            return Err(Error::failed(format!(
+                "{what} is still there {}s after its deletion",
+                CALL_TIMEOUT.as_secs()
+            )));
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+    Ok(())
 }
 
 /// Polls until the token controller has filled `token` and `ca.crt` of a token Secret

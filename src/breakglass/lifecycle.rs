@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::breakglass;
 use crate::cluster::{self, AdminAccess, Connection, Identity, MintedToken};
@@ -23,7 +23,7 @@ pub enum Step {
     CheckingFleet,
     Connected { server: String, context: String },
     Applying,
-    DeletingOldToken { uid: String },
+    Revoking,
     WaitingForToken,
     Verifying { server: String },
     VerifySkipped,
@@ -73,8 +73,8 @@ pub async fn adopt(sops: &Sops, target: &Target, progress: &dyn Progress) -> Res
     finish(sops, target, server, minted, progress).await
 }
 
-/// Deletes the token Secret (revoking the token), re-applies, waits for a Secret with a
-/// new UID, verifies and seals. Refuses to revoke the credential it is running with.
+/// Revokes the token (deletes its Secret and ServiceAccount), re-applies, waits for a
+/// Secret with a new UID and a new token, verifies and seals. Refuses to revoke the credential it is running with.
 pub async fn rotate(sops: &Sops, target: &Target, progress: &dyn Progress) -> Result<Outcome> {
     let name = target.cluster.name();
     refuse_inside_own_session(name)?;
@@ -89,25 +89,32 @@ pub async fn rotate(sops: &Sops, target: &Target, progress: &dyn Progress) -> Re
     );
     refuse_self_revocation(&conn, target).await?;
     let server = resolve_server(sops, target, &conn, progress).await?;
-    let old_uid = cluster::token_secret_uid(&conn.client, &target.identity).await?;
-    if let Some(uid) = &old_uid {
-        progress.step(name, Step::DeletingOldToken { uid: uid.clone() });
-        cluster::delete_token_secret(&conn.client, &target.identity).await?;
-    }
+    let old = cluster::current_token(&conn.client, &target.identity).await?;
+    progress.step(name, Step::Revoking);
+    cluster::revoke(&conn.client, &target.identity).await?;
     let after_revoke = async {
         progress.step(name, Step::Applying);
         cluster::apply(&conn.client, &target.identity).await?;
         progress.step(name, Step::WaitingForToken);
+        let old_uid = old.as_ref().map(|o| o.uid.as_str());
         let minted = cluster::wait_for_token(
             &conn.client,
             &target.identity,
-            old_uid.as_deref(),
+            old_uid,
             target.token_timeout,
         )
         .await?;
+        if old
+            .as_ref()
+            .is_some_and(|o| o.token.expose_secret() == minted.token.expose_secret())
+        {
+            return Err(Error::failed(
+                "the cluster issued the old token again: it was not rotated",
+            ));
+        }
         finish(sops, target, server, minted, progress).await
     };
-    after_revoke.await.map_err(|e| match &old_uid {
+    after_revoke.await.map_err(|e| match &old {
         Some(_) => revoked_error(e, target),
         None => e,
     })

@@ -105,8 +105,8 @@ async fn dry_run(action: Action, target: &Target, ui: &mut Ui) -> Result<()> {
     ];
     if action == Action::Rotate {
         steps.push(format!(
-            "delete Secret {}/{} (revokes the current break-glass token)",
-            id.namespace, id.secret
+            "delete Secret {}/{} and ServiceAccount {} (revokes the current break-glass token)",
+            id.namespace, id.secret, id.service_account
         ));
     }
     let manifest = indent(&Manifest::new(id).to_yaml()?);
@@ -180,8 +180,8 @@ impl Progress for StderrProgress {
             Step::Applying => {
                 "applying ServiceAccount, ClusterRoleBinding and token Secret".to_string()
             }
-            Step::DeletingOldToken { uid } => {
-                format!("deleting the token Secret (uid {uid}): the old token is revoked")
+            Step::Revoking => {
+                "deleting the token Secret and the ServiceAccount: the old token is revoked".into()
             }
             Step::WaitingForToken => "waiting for the token controller".to_string(),
             Step::Verifying { server } => format!("verifying the new kubeconfig against {server}"),

@@ -186,3 +186,53 @@ impl TestEnv {
             .join("break-glass-kubeconfig.enc.yaml")
     }
 }
+
+pub mod control_plane;
+
+use control_plane::ControlPlane;
+
+/// One control plane per test binary, shared by its tests, which take [`serial`] because
+/// the break-glass objects have fixed names. A static is never dropped: the control
+/// plane's watchdog (`up.sh --owner-pid`) stops it when the test process exits.
+pub fn shared_control_plane() -> &'static ControlPlane {
+    static CP: std::sync::OnceLock<ControlPlane> = std::sync::OnceLock::new();
+    CP.get_or_init(ControlPlane::start)
+}
+
+/// Serializes tests that change the shared cluster; survives a failed (poisoned) test.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl TestEnv {
+    /// `kube-dc` that can also find the control plane's kubectl.
+    pub fn kube_dc_with_kubectl(&self, cp: &ControlPlane) -> assert_cmd::Command {
+        let mut cmd = self.kube_dc();
+        let path = self
+            .base_env()
+            .into_iter()
+            .find(|(k, _)| k == "PATH")
+            .unwrap()
+            .1;
+        cmd.env("PATH", format!("{}:{path}", cp.bin_dir().display()));
+        cmd
+    }
+
+    /// Decrypts a break-glass file with the real sops (not kube-dc) into a 0600 file
+    /// outside the fleet, for kubectl.
+    pub fn decrypt_to_file(&self, cluster: &str, name: &str) -> PathBuf {
+        let rel = format!("clusters/{cluster}/break-glass-kubeconfig.enc.yaml");
+        let out = self.sops_cmd().args(["decrypt", &rel]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "sops decrypt {rel}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, &out.stdout).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        path
+    }
+}

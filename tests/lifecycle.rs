@@ -1,0 +1,688 @@
+//! adopt, use and rotate against a real kube-apiserver and kube-controller-manager, with
+//! the real sops, age and kubectl. The tests share one control plane and run one at a
+//! time (`serial()`): the break-glass objects have fixed names.
+
+mod support;
+
+use std::path::Path;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use support::control_plane::ControlPlane;
+use support::{TestEnv, files_under, serial, shared_control_plane};
+
+const BG_USER: &str = "system:serviceaccount:kube-system:break-glass";
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn show(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        text(&out.stdout),
+        text(&out.stderr)
+    )
+}
+
+/// Runs `kube-dc bootstrap break-glass <args>` against the control plane's admin login.
+fn bg(env: &TestEnv, cp: &ControlPlane, args: &[&str]) -> Output {
+    let mut full = vec!["bootstrap", "break-glass"];
+    full.extend_from_slice(args);
+    env.kube_dc_with_kubectl(cp).args(full).output().unwrap()
+}
+
+fn admin<'a>(cp: &'a ControlPlane, args: &[&'a str]) -> Vec<&'a str> {
+    let mut full = args.to_vec();
+    full.extend([
+        "--kubeconfig",
+        cp.admin_kubeconfig().to_str().unwrap(),
+        "--server",
+        cp.server_url(),
+    ]);
+    full
+}
+
+fn kubectl(cp: &ControlPlane, kubeconfig: &Path, args: &[&str]) -> Output {
+    cp.kubectl(kubeconfig).args(args).output().unwrap()
+}
+
+fn whoami(cp: &ControlPlane, kubeconfig: &Path) -> Output {
+    kubectl(
+        cp,
+        kubeconfig,
+        &[
+            "auth",
+            "whoami",
+            "-o",
+            "jsonpath={.status.userInfo.username}",
+        ],
+    )
+}
+
+/// The token the cluster holds now (for leak checks; never printed).
+fn cluster_token(cp: &ControlPlane) -> String {
+    let out = kubectl(
+        cp,
+        cp.admin_kubeconfig(),
+        &[
+            "get",
+            "secret",
+            "-n",
+            "kube-system",
+            "break-glass-token",
+            "-o",
+            "jsonpath={.data.token}",
+        ],
+    );
+    assert!(out.status.success(), "{}", show(&out));
+    use base64::Engine;
+    let token = base64::prelude::BASE64_STANDARD.decode(out.stdout).unwrap();
+    String::from_utf8(token).unwrap()
+}
+
+fn secret_uid(cp: &ControlPlane) -> Option<String> {
+    let out = kubectl(
+        cp,
+        cp.admin_kubeconfig(),
+        &[
+            "get",
+            "secret",
+            "-n",
+            "kube-system",
+            "break-glass-token",
+            "-o",
+            "jsonpath={.metadata.uid}",
+        ],
+    );
+    out.status.success().then(|| text(&out.stdout))
+}
+
+/// Removes the break-glass objects so a test starts from a cluster that never saw them.
+fn reset_cluster(cp: &ControlPlane) {
+    for args in [
+        [
+            "delete",
+            "secret",
+            "-n",
+            "kube-system",
+            "break-glass-token",
+            "--ignore-not-found",
+            "--wait",
+        ]
+        .as_slice(),
+        &[
+            "delete",
+            "serviceaccount",
+            "-n",
+            "kube-system",
+            "break-glass",
+            "--ignore-not-found",
+            "--wait",
+        ],
+        &[
+            "delete",
+            "clusterrolebinding",
+            "break-glass",
+            "--ignore-not-found",
+            "--wait",
+        ],
+    ] {
+        let out = kubectl(cp, cp.admin_kubeconfig(), args);
+        assert!(out.status.success(), "{}", show(&out));
+    }
+}
+
+fn adopt_ok(env: &TestEnv, cp: &ControlPlane, cluster: &str) -> Output {
+    let out = bg(env, cp, &admin(cp, &["adopt", cluster]));
+    assert!(
+        out.status.success(),
+        "adopt {cluster} failed:\n{}\n{}",
+        show(&out),
+        cp.log_tail()
+    );
+    out
+}
+
+#[test]
+fn adopt_writes_a_kubeconfig_that_kubectl_uses_as_cluster_admin_and_readopt_keeps_the_token() {
+    let _serial = serial();
+    let cp = shared_control_plane();
+    reset_cluster(cp);
+    let env = TestEnv::new();
+    let started = Instant::now();
+    let out = adopt_ok(&env, cp, "beta");
+    eprintln!("adopt took {:?}", started.elapsed());
+    assert!(
+        text(&out.stdout)
+            .contains("adopt beta: wrote clusters/beta/break-glass-kubeconfig.enc.yaml"),
+        "{}",
+        show(&out)
+    );
+
+    // Decrypted by the real sops, used by the real kubectl.
+    let kubeconfig = env.decrypt_to_file("beta", "beta.kubeconfig");
+    let who = whoami(cp, &kubeconfig);
+    assert_eq!(text(&who.stdout), BG_USER, "{}", show(&who));
+    let can = kubectl(cp, &kubeconfig, &["auth", "can-i", "*", "*"]);
+    assert_eq!(text(&can.stdout).trim(), "yes", "{}", show(&can));
+    for object in ["serviceaccount/break-glass", "secret/break-glass-token"] {
+        let label = kubectl(
+            cp,
+            cp.admin_kubeconfig(),
+            &[
+                "get",
+                "-n",
+                "kube-system",
+                object,
+                "-o",
+                "jsonpath={.metadata.labels.app\\.kubernetes\\.io/managed-by}",
+            ],
+        );
+        assert_eq!(text(&label.stdout), "kube-dc", "{object}: {}", show(&label));
+    }
+
+    let uid = secret_uid(cp);
+    let token = cluster_token(cp);
+    adopt_ok(&env, cp, "beta");
+    assert_eq!(secret_uid(cp), uid, "re-adopt replaced the Secret");
+    let again = env.decrypt_to_file("beta", "beta-again.kubeconfig");
+    let again = std::fs::read_to_string(again).unwrap();
+    assert!(
+        again.contains(&token),
+        "re-adopt did not keep the current token"
+    );
+}
+
+#[test]
+fn rotate_revokes_the_old_token_keeps_the_server_and_the_new_token_works() {
+    let _serial = serial();
+    let cp = shared_control_plane();
+    let env = TestEnv::new();
+    // eu/dc1 has no KUBE_API_EXTERNAL_URL: the URL given at adopt must survive rotate.
+    let localhost = cp.server_url().replace("127.0.0.1", "localhost");
+    let kc = cp.admin_kubeconfig().to_str().unwrap();
+    let out = bg(
+        &env,
+        cp,
+        &[
+            "adopt",
+            "eu/dc1",
+            "--kubeconfig",
+            kc,
+            "--server",
+            &localhost,
+        ],
+    );
+    assert!(out.status.success(), "{}", show(&out));
+    let old = env.decrypt_to_file("eu/dc1", "old.kubeconfig");
+    assert_eq!(text(&whoami(cp, &old).stdout), BG_USER);
+    let old_uid = secret_uid(cp);
+
+    let out = bg(&env, cp, &["rotate", "eu/dc1", "--kubeconfig", kc]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert_ne!(secret_uid(cp), old_uid, "rotate kept the old Secret");
+
+    // The apiserver caches successful token reviews for 10 s (--token-auth-cache): the
+    // old token must be rejected once that has passed.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let rejected = loop {
+        let out = whoami(cp, &old);
+        if !out.status.success() || Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(
+        !rejected.status.success(),
+        "old token still accepted 30 s after rotate: {}",
+        show(&rejected)
+    );
+    let err = text(&rejected.stderr);
+    assert!(
+        err.contains("Unauthorized") || err.contains("must be logged in"),
+        "{err}"
+    );
+
+    let new = env.decrypt_to_file("eu/dc1", "new.kubeconfig");
+    assert_eq!(text(&whoami(cp, &new).stdout), BG_USER);
+    let new_text = std::fs::read_to_string(&new).unwrap();
+    assert!(
+        new_text.contains(&format!("server: {localhost}")),
+        "server changed:\n{}",
+        new_text
+            .lines()
+            .filter(|l| l.contains("server"))
+            .collect::<String>()
+    );
+}
+
+#[test]
+fn use_runs_one_command_as_break_glass_and_propagates_its_exit_code() {
+    let _serial = serial();
+    let cp = shared_control_plane();
+    let env = TestEnv::new();
+    adopt_ok(&env, cp, "beta");
+    let out = bg(
+        &env,
+        cp,
+        &[
+            "use",
+            "beta",
+            "--",
+            "kubectl",
+            "auth",
+            "whoami",
+            "-o",
+            "jsonpath={.status.userInfo.username}",
+        ],
+    );
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(text(&out.stdout), BG_USER);
+    let banner = text(&out.stderr);
+    for line in [
+        "BREAK-GLASS ACTIVE",
+        "cluster:  beta",
+        &format!("server:   {}", cp.server_url()),
+        "identity: ServiceAccount/break-glass (cluster-admin)",
+        "NOT your email",
+        "kube-dc bootstrap break-glass rotate beta",
+    ] {
+        assert!(banner.contains(line), "banner lacks {line:?}:\n{banner}");
+    }
+    assert!(!banner.contains('\x1b'), "colour with NO_COLOR set");
+
+    // The bare form, the session variables, and the exit code.
+    let script = "test \"$KUBE_DC_BREAK_GLASS\" = 1 && test \"$KUBE_DC_BREAK_GLASS_CLUSTER\" = beta && test -f \"$KUBECONFIG\" && stat -c %a \"$KUBECONFIG\" \"$(dirname \"$KUBECONFIG\")\" && exit 7";
+    let out = bg(&env, cp, &["beta", "--", "sh", "-c", script]);
+    assert_eq!(out.status.code(), Some(7), "{}", show(&out));
+    assert_eq!(text(&out.stdout), "600\n700\n");
+    let sessions = env.home.join(".kube-dc/break-glass");
+    assert_eq!(
+        std::fs::read_dir(&sessions).unwrap().count(),
+        0,
+        "session file left behind"
+    );
+}
+
+#[test]
+fn rotate_failing_after_the_delete_says_the_token_is_revoked_and_how_to_recover() {
+    let _serial = serial();
+    let cp = shared_control_plane();
+    let env = TestEnv::new();
+    adopt_ok(&env, cp, "beta");
+    let before = std::fs::read(env.break_glass_file("beta")).unwrap();
+    let kc = cp.admin_kubeconfig().to_str().unwrap();
+    // The verify step cannot reach this URL: a failure after the old Secret is gone.
+    let out = bg(
+        &env,
+        cp,
+        &[
+            "rotate",
+            "beta",
+            "--kubeconfig",
+            kc,
+            "--server",
+            "https://127.0.0.1:1",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let err = text(&out.stderr);
+    assert!(err.contains("ALREADY REVOKED"), "{err}");
+    assert!(err.contains(&format!("kube-dc bootstrap break-glass adopt beta --kubeconfig {kc} --server https://127.0.0.1:1")), "{err}");
+    assert_eq!(
+        std::fs::read(env.break_glass_file("beta")).unwrap(),
+        before,
+        "file changed by a failed rotate"
+    );
+
+    // The printed recovery works (with a reachable server).
+    adopt_ok(&env, cp, "beta");
+    let kubeconfig = env.decrypt_to_file("beta", "recovered.kubeconfig");
+    assert_eq!(text(&whoami(cp, &kubeconfig).stdout), BG_USER);
+}
+
+#[test]
+fn rotate_refuses_to_revoke_the_credential_it_runs_with() {
+    let _serial = serial();
+    let cp = shared_control_plane();
+    let env = TestEnv::new();
+    adopt_ok(&env, cp, "beta");
+    let uid = secret_uid(cp);
+
+    let out = env
+        .kube_dc()
+        .env("KUBE_DC_BREAK_GLASS", "1")
+        .env("KUBE_DC_BREAK_GLASS_CLUSTER", "beta")
+        .args(["bootstrap", "break-glass"])
+        .args(admin(cp, &["rotate", "beta"]))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        text(&out.stderr).contains("from inside its own break-glass session"),
+        "{}",
+        show(&out)
+    );
+
+    let own = env.decrypt_to_file("beta", "own.kubeconfig");
+    let out = bg(
+        &env,
+        cp,
+        &["rotate", "beta", "--kubeconfig", own.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        text(&out.stderr).contains(&format!(
+            "authenticates as {BG_USER}, the very token rotate would revoke"
+        )),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(secret_uid(cp), uid, "the token was revoked anyway");
+}
+
+#[test]
+fn forbidden_user_gets_one_clear_error_and_nothing_is_written() {
+    let _serial = serial();
+    let cp = shared_control_plane();
+    let env = TestEnv::new();
+    let out = bg(
+        &env,
+        cp,
+        &[
+            "adopt",
+            "beta",
+            "--kubeconfig",
+            cp.nobody_kubeconfig().to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("forbidden") && err.contains("must be a cluster admin"),
+        "{err}"
+    );
+    assert!(!env.break_glass_file("beta").exists());
+}
+
+/// A kubeconfig like the admin one but pointing at `server`.
+fn kubeconfig_for(env: &TestEnv, cp: &ControlPlane, server: &str) -> std::path::PathBuf {
+    let admin = std::fs::read_to_string(cp.admin_kubeconfig()).unwrap();
+    let path = env.dir.path().join("elsewhere.kubeconfig");
+    std::fs::write(&path, admin.replace(cp.server_url(), server)).unwrap();
+    path
+}
+
+#[test]
+fn unreachable_apiserver_fails_within_the_timeouts() {
+    let _serial = serial();
+    let cp = shared_control_plane();
+    let env = TestEnv::new();
+    // Nothing listens: connection refused, at once.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let kc = kubeconfig_for(&env, cp, &format!("https://{closed}"));
+    let started = Instant::now();
+    let out = bg(
+        &env,
+        cp,
+        &["adopt", "beta", "--kubeconfig", kc.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        text(&out.stderr).contains("cannot reach the apiserver"),
+        "{}",
+        show(&out)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+
+    // Accepts TCP but never answers: the call deadline ends it instead of a hang.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let kc = kubeconfig_for(
+        &env,
+        cp,
+        &format!("https://{}", silent.local_addr().unwrap()),
+    );
+    let started = Instant::now();
+    let out = bg(
+        &env,
+        cp,
+        &["adopt", "beta", "--kubeconfig", kc.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        started.elapsed() < Duration::from_secs(45),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(!env.break_glass_file("beta").exists());
+}
+
+#[test]
+fn stopped_token_controller_times_out_with_a_message_naming_it() {
+    let _serial = serial();
+    let cp = shared_control_plane();
+    reset_cluster(cp);
+    let env = TestEnv::new();
+    let (_, kcm) = cp
+        .pids()
+        .iter()
+        .find(|(name, _)| name.contains("controller-manager"))
+        .expect("kcm pid")
+        .clone();
+    let signal = |sig: &str| {
+        assert!(
+            std::process::Command::new("kill")
+                .args([sig, &kcm.to_string()])
+                .status()
+                .unwrap()
+                .success()
+        )
+    };
+    signal("-STOP");
+    let out = bg(&env, cp, &admin(cp, &["adopt", "beta", "--timeout", "3s"]));
+    signal("-CONT");
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("was not filled with a token within 3s")
+            && err.contains("token controller of kube-controller-manager"),
+        "{err}"
+    );
+    assert!(!env.break_glass_file("beta").exists());
+}
+
+#[test]
+fn no_matching_sops_rule_fails_before_the_cluster_is_touched() {
+    let _serial = serial();
+    let cp = shared_control_plane();
+    reset_cluster(cp);
+    let env = TestEnv::new();
+    std::fs::write(env.fleet.join(".sops.yaml"), "creation_rules:\n  - path_regex: ^nothing-matches$\n    age: age1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq\n").unwrap();
+    let out = bg(&env, cp, &admin(cp, &["adopt", "beta"]));
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("no .sops.yaml creation rule matches")
+            && err.contains("nothing was changed on cluster beta"),
+        "{err}"
+    );
+    let sa = kubectl(
+        cp,
+        cp.admin_kubeconfig(),
+        &["get", "serviceaccount", "-n", "kube-system", "break-glass"],
+    );
+    assert!(
+        !sa.status.success(),
+        "the ServiceAccount was created: {}",
+        show(&sa)
+    );
+}
+
+#[test]
+fn use_without_an_age_key_fails_clearly_and_leaves_no_file() {
+    let env = TestEnv::new();
+    let out = env
+        .kube_dc()
+        .env_remove("SOPS_AGE_KEY_FILE")
+        .args(["bootstrap", "break-glass", "use", "alpha", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        text(&out.stderr).contains("no usable age key"),
+        "{}",
+        show(&out)
+    );
+    let sessions = env.home.join(".kube-dc/break-glass");
+    assert!(!sessions.exists() || std::fs::read_dir(&sessions).unwrap().count() == 0);
+}
+
+/// Every process's argv, polled while `f` runs.
+fn watching_argv<T>(f: impl FnOnce() -> T) -> (T, Vec<String>) {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut seen = std::collections::BTreeSet::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+                    if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+                        seen.insert(text(&cmdline).replace('\0', " "));
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            seen.into_iter().collect()
+        })
+    };
+    let result = f();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    (result, watcher.join().unwrap())
+}
+
+#[test]
+fn tokens_never_appear_in_output_or_process_arguments() {
+    let _serial = serial();
+    let cp = shared_control_plane();
+    let env = TestEnv::new();
+    let (outputs, argv) = watching_argv(|| {
+        let mut outputs = vec![adopt_ok(&env, cp, "beta")];
+        let first = cluster_token(cp);
+        outputs.push(bg(&env, cp, &["use", "beta", "--", "kubectl", "get", "ns"]));
+        outputs.push(bg(&env, cp, &admin(cp, &["rotate", "beta", "-v"])));
+        (outputs, first)
+    });
+    let (outputs, first) = outputs;
+    let second = cluster_token(cp);
+    assert_ne!(first, second);
+    for token in [&first, &second] {
+        for out in &outputs {
+            assert!(out.status.success(), "{}", show(out));
+            assert!(
+                !text(&out.stdout).contains(token.as_str())
+                    && !text(&out.stderr).contains(token.as_str()),
+                "token in output"
+            );
+        }
+        assert!(
+            argv.iter().all(|a| !a.contains(token.as_str())),
+            "token in a process argument"
+        );
+    }
+    assert!(
+        argv.len() > 10,
+        "the argv watcher saw too little: {}",
+        argv.len()
+    );
+}
+
+/// A tiny deterministic generator: the seed is printed so a failure can be replayed.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+#[test]
+fn kill_9_during_adopt_or_rotate_leaves_absent_old_or_new_never_partial() {
+    let _serial = serial();
+    let cp = shared_control_plane();
+    let env = TestEnv::new();
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    eprintln!("seed {seed}");
+    let mut rng = Lcg(seed);
+    let before: Vec<String> = files_under(&env.fleet);
+    let kc = cp.admin_kubeconfig().to_str().unwrap().to_string();
+    let bin = assert_cmd::cargo::cargo_bin("kube-dc");
+    for trial in 0..20 {
+        let action = if trial % 2 == 0 { "adopt" } else { "rotate" };
+        let mut child = std::process::Command::new(&bin)
+            .env_clear()
+            .envs(env.base_env())
+            .env("SOPS_AGE_KEY_FILE", &env.age_key)
+            .current_dir(&env.fleet)
+            .args([
+                "bootstrap",
+                "break-glass",
+                action,
+                "beta",
+                "--kubeconfig",
+                &kc,
+                "--server",
+                cp.server_url(),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(rng.below(700)));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        let file = env.break_glass_file("beta");
+        if file.exists() {
+            let out = env
+                .sops_cmd()
+                .args(["decrypt", "clusters/beta/break-glass-kubeconfig.enc.yaml"])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "trial {trial} ({action}): the file is not a complete sops file: {}",
+                text(&out.stderr)
+            );
+            assert!(text(&out.stdout).contains("kind: Config"), "trial {trial}");
+        }
+        for extra in files_under(&env.fleet)
+            .iter()
+            .filter(|f| !before.contains(f))
+        {
+            let content = std::fs::read_to_string(env.fleet.join(extra)).unwrap_or_default();
+            let is_break_glass = extra == "clusters/beta/break-glass-kubeconfig.enc.yaml";
+            let is_ciphertext_temp = extra
+                .starts_with("clusters/beta/.break-glass-kubeconfig.enc.yaml.")
+                && !content.contains("kind: Config");
+            assert!(
+                is_break_glass || is_ciphertext_temp,
+                "trial {trial} ({action}): unexpected file {extra} in the fleet"
+            );
+        }
+    }
+}
