@@ -3,8 +3,9 @@
 #
 # Usage: scripts/control-plane/down.sh DIR [--keep]
 #
-# Sends SIGTERM to the process group of every process in DIR/pids, waits up to
-# ${KUBE_DC_CP_STOP_GRACE:-5} seconds, then SIGKILLs what is left. Idempotent: a missing DIR
+# Sends SIGTERM to the process group of every process in DIR/pids (controller-manager and
+# apiserver first, etcd last), waits up to ${KUBE_DC_CP_STOP_GRACE:-5} seconds per phase,
+# then SIGKILLs what is left. Idempotent: a missing DIR
 # or already-dead processes are fine. Removes DIR unless --keep.
 # A pid is only signalled while its /proc/PID/cmdline still mentions DIR (pid reuse guard).
 set -euo pipefail
@@ -41,46 +42,56 @@ signal() { # SIG PID: the whole process group (each process leads its own), else
   kill "-$1" -- "-$2" 2>/dev/null || kill "-$1" "$2" 2>/dev/null || true
 }
 
-pids=()
-if [[ -f "$dir/pids" ]]; then
-  # Stop in reverse start order: controller-manager, apiserver, etcd; the watchdog first
-  # unless it is the one running us.
-  while read -r name pid; do
-    [[ "$pid" =~ ^[0-9]+$ ]] || continue
-    [[ "$pid" == "$$" || "$pid" == "$PPID" ]] && continue
-    if [[ "$name" == watchdog ]]; then pids=("$pid" "${pids[@]}"); else pids+=("$pid"); fi
-  done < <(tac "$dir/pids")
-fi
-
-targets=()
-for pid in "${pids[@]}"; do
-  if alive "$pid" && ours "$pid"; then
-    targets+=("$pid")
-    signal TERM "$pid"
-  fi
-done
-
-if [[ ${#targets[@]} -gt 0 ]]; then
-  deadline=$((SECONDS + grace))
+# stop_phase PID...: SIGTERM the groups, wait up to $grace seconds, SIGKILL what is left.
+stop_phase() {
+  local pid targets=() left
+  for pid in "$@"; do
+    if alive "$pid" && ours "$pid"; then
+      targets+=("$pid")
+      signal TERM "$pid"
+    fi
+  done
+  [[ ${#targets[@]} -gt 0 ]] || return 0
+  local deadline=$((SECONDS + grace))
   while :; do
     left=()
     for pid in "${targets[@]}"; do alive "$pid" && left+=("$pid"); done
-    [[ ${#left[@]} -eq 0 ]] && break
-    if ((SECONDS >= deadline)); then
-      printf 'down.sh: killing %s after %ss\n' "${left[*]}" "$grace" >&2
-      for pid in "${left[@]}"; do signal KILL "$pid"; done
-      sleep 0.2
-      for pid in "${left[@]}"; do
-        if alive "$pid"; then
-          printf 'down.sh: error: pid %s survived SIGKILL\n' "$pid" >&2
-          exit 1
-        fi
-      done
-      break
-    fi
+    [[ ${#left[@]} -eq 0 ]] && return 0
+    ((SECONDS < deadline)) || break
     sleep 0.1
   done
+  printf 'down.sh: killing %s after %ss\n' "${left[*]}" "$grace" >&2
+  for pid in "${left[@]}"; do signal KILL "$pid"; done
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    sleep 0.1
+    local still=()
+    for pid in "${left[@]}"; do alive "$pid" && still+=("$pid"); done
+    [[ ${#still[@]} -eq 0 ]] && return 0
+  done
+  printf 'down.sh: error: %s survived SIGKILL\n' "${still[*]}" >&2
+  return 1
+}
+
+# Phases: the watchdog (unless it is the one running us), then the etcd clients
+# (controller-manager, apiserver, anything else), then etcd, so that etcd does not wait
+# for open watches and the apiserver does not wait for a stopping etcd.
+watchdog=() clients=() etcd=()
+if [[ -f "$dir/pids" ]]; then
+  while read -r name pid; do
+    [[ "$pid" =~ ^[0-9]+$ ]] || continue
+    [[ "$pid" == "$$" || "$pid" == "$PPID" ]] && continue
+    case "$name" in
+      watchdog) watchdog+=("$pid") ;;
+      etcd) etcd+=("$pid") ;;
+      *) clients+=("$pid") ;;
+    esac
+  done <"$dir/pids"
 fi
+rc=0
+stop_phase "${watchdog[@]}" || rc=1
+stop_phase "${clients[@]}" || rc=1
+stop_phase "${etcd[@]}" || rc=1
+[[ $rc -eq 0 ]] || exit 1
 
 if [[ $keep -eq 0 ]]; then
   rm -rf "$dir"

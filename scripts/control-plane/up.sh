@@ -109,9 +109,14 @@ fail() {
 on_exit() {
   local rc=$?
   if [[ $started_ok -eq 0 ]]; then
-    log "interrupted or failed (exit $rc) before the control plane was ready; stopping it"
-    tail_logs
-    "$here/down.sh" "$dir" --keep >&2 || true
+    if [[ $rc -eq 130 || $rc -eq 143 ]]; then
+      log "interrupted before the control plane was ready; stopping it and removing $dir"
+      "$here/down.sh" "$dir" >&2 || true
+    else
+      log "failed (exit $rc) before the control plane was ready; stopping it, state kept in $dir"
+      tail_logs
+      "$here/down.sh" "$dir" --keep >&2 || true
+    fi
   fi
 }
 trap on_exit EXIT
