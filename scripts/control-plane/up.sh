@@ -258,7 +258,12 @@ wait_for() {
       fi
       fail "$logname exited while waiting for $desc"
     fi
-    owner_alive || fail "owner pid $owner_pid is gone"
+    if ! owner_alive; then
+      log "owner pid $owner_pid is gone; stopping and removing $dir"
+      started_ok=1
+      "$here/down.sh" "$dir" >&2 || true
+      exit 1
+    fi
     ((SECONDS < deadline)) || fail "timed out after ${timeout}s waiting for $desc"
     sleep 0.2
   done
