@@ -42,7 +42,7 @@ if [[ -n "$owner_pid" ]]; then
   [[ -d /proc/$owner_pid ]] || { log "owner pid $owner_pid does not exist"; exit 2; }
 fi
 
-for tool in openssl python3 setsid base64; do
+for tool in openssl python3 setsid base64 timeout; do
   command -v "$tool" >/dev/null 2>&1 || { log "error: '$tool' is needed"; exit 1; }
 done
 
@@ -206,7 +206,12 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))
 PY
 }
 
-tcp_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# etcd answers GET /health with {"health":"true",...}; a foreign listener on the port does not.
+etcd_healthy() {
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf "GET /health HTTP/1.0\r\n\r\n" >&3 &&
+    grep -q "\"health\":\"true\"" <&3' etcd-health "$1" 2>/dev/null
+}
 
 kubeconfig() { # FILE USER CERTNAME
   cat >"$1" <<EOF
@@ -269,6 +274,9 @@ wait_for() {
   done
 }
 
+remaining() { local r=$((READY_TIMEOUT - (SECONDS - t0))); ((r > 5)) || r=5; printf '%s' "$r"; }
+ready() { [[ "$(kctl get --raw /readyz 2>/dev/null)" == ok ]]; }
+
 t0=$SECONDS
 attempt=0
 while :; do
@@ -277,6 +285,10 @@ while :; do
   read -r etcd_client etcd_peer api_port < <(free_ports 3)
   url="https://127.0.0.1:$api_port"
   rm -rf "$dir/etcd"
+  # Fresh logs per attempt, so a retry is decided on this attempt's errors only.
+  for f in etcd kube-apiserver; do
+    [[ -f "$dir/logs/$f.log" ]] && mv "$dir/logs/$f.log" "$dir/logs/$f.attempt$((attempt - 1)).log.old"
+  done
 
   # ---- etcd ----
   log "starting etcd on 127.0.0.1:$etcd_client (attempt $attempt)"
@@ -290,7 +302,7 @@ while :; do
     --initial-cluster="kube-dc-test=http://127.0.0.1:$etcd_peer" \
     --unsafe-no-fsync=true \
     --log-level=warn)
-  rc=0; wait_for "etcd to listen" 30 "$etcd_pid" etcd tcp_open "$etcd_client" || rc=$?
+  rc=0; wait_for "etcd /health" 30 "$etcd_pid" etcd etcd_healthy "$etcd_client" || rc=$?
   if ((rc == 2)); then log "etcd port taken, retrying"; stop_attempt; continue; fi
 
   # ---- kube-apiserver ----
@@ -312,18 +324,13 @@ while :; do
     --service-cluster-ip-range=10.0.0.0/24 \
     --enable-admission-plugins=NodeRestriction \
     --profiling=false)
-  rc=0; wait_for "kube-apiserver to listen" "$READY_TIMEOUT" "$api_pid" kube-apiserver tcp_open "$api_port" || rc=$?
+  kubeconfig "$dir/admin.kubeconfig" kube-dc-admin admin
+  kubeconfig "$dir/nobody.kubeconfig" nobody nobody
+  kubeconfig "$dir/controller-manager.kubeconfig" system:kube-controller-manager controller-manager
+  rc=0; wait_for "kube-apiserver /readyz" "$(remaining)" "$api_pid" kube-apiserver ready || rc=$?
   if ((rc == 2)); then log "apiserver port taken, retrying"; stop_attempt; continue; fi
   break
 done
-
-kubeconfig "$dir/admin.kubeconfig" kube-dc-admin admin
-kubeconfig "$dir/nobody.kubeconfig" nobody nobody
-kubeconfig "$dir/controller-manager.kubeconfig" system:kube-controller-manager controller-manager
-
-remaining() { local r=$((READY_TIMEOUT - (SECONDS - t0))); ((r > 5)) || r=5; printf '%s' "$r"; }
-ready() { [[ "$(kctl get --raw /readyz 2>/dev/null)" == ok ]]; }
-wait_for "kube-apiserver /readyz" "$(remaining)" "$api_pid" kube-apiserver ready
 wait_for "the RBAC bootstrap (clusterrole cluster-admin)" "$(remaining)" "$api_pid" kube-apiserver \
   kctl get clusterrole cluster-admin
 wait_for "namespace kube-system" "$(remaining)" "$api_pid" kube-apiserver kctl get namespace kube-system
