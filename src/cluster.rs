@@ -323,7 +323,7 @@ where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
     let deleting = format!("deleting {what}");
-    match tokio::time::timeout(CALL_TIMEOUT, api.delete(name, &DeleteParams::foreground())).await {
+    match tokio::time::timeout(CALL_TIMEOUT, api.delete(name, &DeleteParams::background())).await {
         Ok(Ok(_)) => {}
         Ok(Err(kube::Error::Api(status))) if status.code == 404 => {}
         Ok(Err(e)) => return Err(api_error(&deleting, e)),

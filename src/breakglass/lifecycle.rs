@@ -90,9 +90,12 @@ pub async fn rotate(sops: &Sops, target: &Target, progress: &dyn Progress) -> Re
     refuse_self_revocation(&conn, target).await?;
     let server = resolve_server(sops, target, &conn, progress).await?;
     let old = cluster::current_token(&conn.client, &target.identity).await?;
-    progress.step(name, Step::Revoking);
-    cluster::revoke(&conn.client, &target.identity).await?;
+    if let (Some(old), true) = (&old, target.verify) {
+        check_server_before_revoking(target, &server, old, progress).await?;
+    }
     let after_revoke = async {
+        progress.step(name, Step::Revoking);
+        cluster::revoke(&conn.client, &target.identity).await?;
         progress.step(name, Step::Applying);
         cluster::apply(&conn.client, &target.identity).await?;
         progress.step(name, Step::WaitingForToken);
@@ -140,7 +143,14 @@ async fn finish(
                 server: server.clone(),
             },
         );
-        verify(name, &credential, &target.identity).await?;
+        verify(name, &credential, &target.identity)
+            .await
+            .map_err(|e| {
+                framed(
+                    e,
+                    format!("the new kubeconfig for {name} does not work, so it was not written"),
+                )
+            })?;
     } else {
         progress.step(name, Step::VerifySkipped);
     }
@@ -253,38 +263,70 @@ fn is_loopback(server: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// With the minted kubeconfig itself: it authenticates as the break-glass account and
-/// may do everything.
+/// With the kubeconfig itself: it authenticates as the break-glass account and may do
+/// everything. Errors say what is wrong; callers say what it means.
 async fn verify(
     name: &ClusterName,
     credential: &BreakGlassCredential,
     id: &Identity,
 ) -> Result<()> {
     let hint = "if the server URL is not reachable from here, re-run with --no-verify; if the CA is wrong for this URL, fix KUBE_API_EXTERNAL_URL/--server";
-    let unusable = |e: Error| {
-        Error::failed(format!(
-            "the new kubeconfig for {name} does not work, so it was not written: {}",
-            e.message()
-        ))
-        .with_hint(hint)
-    };
+    let with_hint = |e: Error| e.with_hint(hint);
     let client = cluster::connect_with(kubeconfig::build(name, credential))
         .await
-        .map_err(unusable)?;
-    let user = cluster::whoami(&client).await.map_err(unusable)?;
+        .map_err(with_hint)?;
+    let user = cluster::whoami(&client).await.map_err(with_hint)?;
     if user != id.username() {
         return Err(Error::failed(format!(
-            "the new kubeconfig for {name} authenticates as {user:?}, not {}",
+            "it authenticates as {user:?}, not {}",
             id.username()
         )));
     }
-    if !cluster::is_cluster_admin(&client).await.map_err(unusable)? {
+    if !cluster::is_cluster_admin(&client)
+        .await
+        .map_err(with_hint)?
+    {
         return Err(Error::failed(format!(
-            "{user} is not cluster-admin on {name}: the ClusterRoleBinding {} is missing or altered",
+            "{user} is not cluster-admin: the ClusterRoleBinding {} is missing or altered",
             id.binding
         )));
     }
     Ok(())
+}
+
+/// Prefixes what a failed check means to the error, keeping its hint.
+fn framed(e: Error, meaning: String) -> Error {
+    let framed = Error::failed(format!("{meaning}: {}", e.message()));
+    match e.hint() {
+        Some(hint) => framed.with_hint(hint),
+        None => framed,
+    }
+}
+
+/// The verify step runs after the old token is gone; so that an unreachable URL or a
+/// wrong CA cannot strand the fleet, try them first with the current token.
+async fn check_server_before_revoking(
+    target: &Target,
+    server: &str,
+    current: &MintedToken,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let name = target.cluster.name();
+    progress.step(
+        name,
+        Step::Verifying {
+            server: server.to_string(),
+        },
+    );
+    let credential = BreakGlassCredential {
+        server: server.to_string(),
+        ca_pem: current.ca_pem.clone(),
+        token: current.token.clone(),
+    };
+    verify(name, &credential, &target.identity).await.map_err(|e| {
+        let meaning = format!("rotate stopped before revoking anything: the current break-glass token of {name} does not work against {server}");
+        framed(e, meaning)
+    })
 }
 
 fn refuse_inside_own_session(name: &ClusterName) -> Result<()> {
