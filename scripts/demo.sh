@@ -1,19 +1,54 @@
 #!/usr/bin/env bash
 # The README's main command: the break-glass lifecycle end to end on a fresh machine.
-# For now: `status` on a copy of fleet-fixture/ with the fixture's TEST-ONLY key.
+# Installs sops/age, builds (or reuses) a local Kubernetes control plane, copies
+# fleet-fixture/ into a temporary Git repo re-keyed to a fresh age key, then runs
+# adopt, status, use -- kubectl auth whoami, rotate and status again against the real
+# kube-apiserver, and stops everything.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+
 scripts/install-test-deps.sh
-export PATH="$HOME/.cache/kube-dc/tools/bin:$PATH"
+KUBE_DC_K8S_BIN=$(scripts/control-plane/build.sh | tail -n 1)
+export KUBE_DC_K8S_BIN
+export PATH="$HOME/.cache/kube-dc/tools/bin:$KUBE_DC_K8S_BIN:$PATH"
 cargo build --quiet
 kube_dc=$root/target/debug/kube-dc
 
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cp -r fleet-fixture "$work/fleet"
-export SOPS_AGE_KEY_FILE=$work/fleet/TEST-ONLY-age-key.txt
+cleanup() {
+  scripts/control-plane/down.sh "$work/control-plane" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
 
-run() { printf '\n$ %s\n' "$*"; "$@"; }
-run "$kube_dc" --repo "$work/fleet" bootstrap break-glass status alpha
-run "$kube_dc" --repo "$work/fleet" bootstrap break-glass status alpha --output json
+# A fleet of our own: the fixture, re-keyed to a fresh age key, in a Git repo.
+fleet=$work/fleet
+cp -r fleet-fixture "$fleet"
+rm "$fleet/TEST-ONLY-age-key.txt"
+age-keygen -o "$work/age.key" 2>/dev/null
+recipient=$(age-keygen -y "$work/age.key")
+sed -i -E "s/age1[a-z0-9]+/$recipient/" "$fleet/.sops.yaml"
+export SOPS_AGE_KEY_FILE=$work/age.key
+git -C "$fleet" init -q -b main
+git -C "$fleet" add -A
+git -C "$fleet" -c user.name=demo -c user.email=demo@example.test commit -q -m "demo fleet"
+
+scripts/control-plane/up.sh "$work/control-plane" --owner-pid $$ >&2
+# shellcheck disable=SC1091
+source "$work/control-plane/env"
+# The fleet records where beta's apiserver is: here, the local control plane.
+sed -i "s|^KUBE_API_EXTERNAL_URL=.*|KUBE_API_EXTERNAL_URL=\"$KUBE_APISERVER_URL\"|" "$fleet/clusters/beta/cluster-config.env"
+git -C "$fleet" -c user.name=demo -c user.email=demo@example.test commit -q -am "beta: local apiserver URL"
+
+run() {
+  printf '\n\033[1m$ %s\033[0m\n' "$*"
+  "$@"
+}
+cd "$fleet"
+run "$kube_dc" bootstrap break-glass adopt beta --kubeconfig "$ADMIN_KUBECONFIG"
+run "$kube_dc" bootstrap break-glass status beta
+run "$kube_dc" bootstrap break-glass use beta -- kubectl auth whoami
+run "$kube_dc" bootstrap break-glass rotate beta --kubeconfig "$ADMIN_KUBECONFIG"
+run "$kube_dc" bootstrap break-glass status beta --output json
+printf '\nDemo done: adopt, status, use, rotate against kube-apiserver %s.\n' "$KUBE_APISERVER_URL"
