@@ -17,6 +17,9 @@
 # etcd is built the same way from go.etcd.io/etcd/server/v3 at the version that
 # kubernetes itself tests with (hack/lib/etcd.sh, build/dependencies.yaml).
 set -euo pipefail
+# The whole script is one brace group, so bash reads it completely before running it:
+# editing or updating this file (git pull) while it runs cannot change a running instance.
+{
 
 # Pinned versions. KUBE_VERSION matches k8s-openapi's v1_37 feature.
 KUBE_VERSION="v1.37.2"
@@ -164,3 +167,5 @@ printf 'kubernetes %s\netcd %s\n' "$KUBE_VERSION" "$ETCD_VERSION" >"$ver_dir/VER
 all_present || die "freshly built binaries in $bin_dir do not run"
 log "done: $("$bin_dir/kube-apiserver" --version), etcd $ETCD_VERSION"
 printf '%s\n' "$bin_dir"
+exit
+}

@@ -9,6 +9,9 @@
 # or already-dead processes are fine. Removes DIR unless --keep.
 # A pid is only signalled while its /proc/PID/cmdline still mentions DIR (pid reuse guard).
 set -euo pipefail
+# The whole script is one brace group, so bash reads it completely before running it:
+# editing or updating this file (git pull) while it runs cannot change a running instance.
+{
 
 usage() { printf 'usage: %s DIR [--keep]\n' "$0" >&2; exit 2; }
 dir="" keep=0
@@ -96,3 +99,5 @@ stop_phase "${etcd[@]}" || rc=1
 if [[ $keep -eq 0 ]]; then
   rm -rf "$dir"
 fi
+exit
+}

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317 # functions called via trap and wait_for look unreachable
 # Start a throwaway Kubernetes control plane (etcd + kube-apiserver +
 # kube-controller-manager) on loopback, with all state in DIR.
 #
@@ -19,6 +20,9 @@
 #   DIR/pki/                ca.crt/key, apiserver, admin, controller-manager, nobody, sa.key/pub
 # Stop with scripts/control-plane/down.sh DIR.
 set -euo pipefail
+# The whole script is one brace group, so bash reads it completely before running it:
+# editing or updating this file (git pull) while it runs cannot change a running instance.
+{
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 READY_TIMEOUT=${KUBE_DC_CP_READY_TIMEOUT:-90}
@@ -370,3 +374,5 @@ EOF
 started_ok=1
 log "control plane ready at $url in $((SECONDS - t0))s (state in $dir; stop with $here/down.sh $dir)"
 printf '%s\n' "$dir/env"
+exit
+}
