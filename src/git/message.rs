@@ -77,8 +77,13 @@ impl MessageTemplate {
                 '{' if chars.peek() == Some(&'{') => literal.push(chars.next().unwrap_or('{')),
                 '}' if chars.peek() == Some(&'}') => literal.push(chars.next().unwrap_or('}')),
                 '{' => {
-                    let name: String = chars.by_ref().take_while(|&c| c != '}').collect();
-                    let piece = match name.as_str() {
+                    let rest: String = chars.clone().collect();
+                    let Some(end) = rest.find('}') else {
+                        return Err(bad(format!("unclosed placeholder {{{rest}")));
+                    };
+                    let name = &rest[..end];
+                    chars.nth(name.chars().count());
+                    let piece = match name {
                         "cluster" => Piece::Cluster,
                         "action" => Piece::Action,
                         "server" => Piece::Server,
@@ -164,7 +169,7 @@ mod tests {
             ("{cluser}: x", "unknown placeholder {cluser}"),
             ("x }", "without `{`"),
             ("  ", "empty"),
-            ("{cluster", "unknown placeholder {cluster"),
+            ("{cluster", "unclosed placeholder {cluster"),
         ] {
             let err = MessageTemplate::parse(text, "--message")
                 .unwrap_err()
