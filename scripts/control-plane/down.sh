@@ -75,9 +75,11 @@ stop_phase() {
   return 1
 }
 
-# Phases: the watchdog (unless it is the one running us), then the etcd clients
-# (controller-manager, apiserver, anything else), then etcd, so that etcd does not wait
-# for open watches and the apiserver does not wait for a stopping etcd.
+# Phases: the etcd clients (controller-manager, apiserver, anything else), then etcd, so
+# that etcd does not wait for open watches and the apiserver does not wait for a stopping
+# etcd; the watchdog (unless it is the one running us) last, so that if this script is
+# killed half-way together with the owner (e.g. SIGKILL of a process group), the watchdog
+# still sees the owner gone and finishes the job.
 watchdog=() clients=() etcd=()
 if [[ -f "$dir/pids" ]]; then
   while read -r name pid; do
@@ -91,9 +93,9 @@ if [[ -f "$dir/pids" ]]; then
   done <"$dir/pids"
 fi
 rc=0
-stop_phase "${watchdog[@]}" || rc=1
 stop_phase "${clients[@]}" || rc=1
 stop_phase "${etcd[@]}" || rc=1
+stop_phase "${watchdog[@]}" || rc=1
 [[ $rc -eq 0 ]] || exit 1
 
 if [[ $keep -eq 0 ]]; then
