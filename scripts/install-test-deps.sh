@@ -6,6 +6,7 @@
 set -euo pipefail
 
 SOPS_VERSION=3.11.0
+PRE_COMMIT_VERSION=4.7.0
 root=$(cd "$(dirname "$0")/.." && pwd)
 tools=${KUBE_DC_TOOLS:-$HOME/.cache/kube-dc/tools}
 mkdir -p "$tools/bin"
@@ -40,6 +41,16 @@ install_apt() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
+# The pre-commit framework (PyPI), for tests/check.rs.
+install_pre_commit() {
+  if python3 -c "import importlib.metadata as m, sys; sys.exit(m.version('pre_commit') != '$PRE_COMMIT_VERSION')" 2>/dev/null; then
+    return
+  fi
+  log "installing pre-commit $PRE_COMMIT_VERSION from PyPI"
+  pip install --quiet "pre-commit==$PRE_COMMIT_VERSION"
+}
+
 install_apt age unzip
 install_sops
+install_pre_commit
 "$tools/bin/sops" --disable-version-check --version >&2

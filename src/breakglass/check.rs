@@ -2,10 +2,11 @@
 //! `leak_scan` to the staged blobs (what `git commit` records) or to work-tree files.
 //! Never decrypts: it needs neither sops nor an age key.
 
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use git2::{Delta, FileMode, Index, Oid, Repository, RepositoryOpenFlags};
+use git2::{Index, IndexEntry, Oid, Repository, RepositoryOpenFlags};
 use serde::Serialize;
 
 use crate::error::{Context as _, Error, Result};
@@ -126,7 +127,7 @@ fn check_staged(fleet: &Fleet, filters: &[String]) -> Result<Report> {
         .map(|(rel, _)| rel.clone())
         .filter(|rel| selected(rel, filters))
         .collect();
-    let oids: std::collections::HashMap<&str, Oid> = staged
+    let oids: HashMap<&str, Oid> = staged
         .iter()
         .map(|(rel, oid)| (rel.as_str(), *oid))
         .collect();
@@ -167,38 +168,64 @@ fn staged_sops_config(repo: &Repository, index: &Index, fleet: &Fleet) -> Result
     SopsConfig::parse(&text).map_err(|e| Error::usage(format!("{SOPS_CONFIG} (staged): {e}")))
 }
 
-/// Paths and blob ids that differ from HEAD (everything before the first commit). When
+/// Paths and blob ids that differ from HEAD (every entry before the first commit). When
 /// `.sops.yaml` changes, every staged break-glass file is included: its recipients may
 /// now be wrong.
 fn staged_blobs(repo: &Repository, index: &Index) -> Result<Vec<(String, Oid)>> {
-    let head_tree = repo.head().ok().and_then(|h| h.peel_to_tree().ok());
-    let mut opts = git2::DiffOptions::new();
-    opts.skip_binary_check(true).ignore_submodules(true);
-    let diff = repo
-        .diff_tree_to_index(head_tree.as_ref(), Some(index), Some(&mut opts))
-        .map_err(|e| {
-            Error::failed(format!(
-                "cannot diff the index against HEAD: {}",
-                e.message()
-            ))
-        })?;
-    let mut staged: Vec<(String, Oid)> = diff
-        .deltas()
-        .filter(|d| d.status() != Delta::Deleted)
-        .map(|d| d.new_file())
-        .filter(|f| matches!(f.mode(), FileMode::Blob | FileMode::BlobExecutable))
-        .filter_map(|f| Some((f.path()?.to_str()?.to_string(), f.id())))
+    let blob = |e: &IndexEntry| {
+        let mode = e.mode & 0o170000;
+        (mode == 0o100000).then(|| (String::from_utf8_lossy(&e.path).into_owned(), e.id))
+    };
+    if repo.head().is_err() {
+        return Ok(index.iter().filter_map(|e| blob(&e)).collect());
+    }
+    let mut staged: Vec<(String, Oid)> = changed_paths(repo)?
+        .iter()
+        .filter_map(|rel| index.get_path(Path::new(rel), 0))
+        .filter_map(|e| blob(&e))
         .collect();
     if staged.iter().any(|(rel, _)| rel == SOPS_CONFIG) {
-        let known: std::collections::HashSet<String> =
-            staged.iter().map(|(r, _)| r.clone()).collect();
-        let break_glass = index.iter().filter_map(|e| {
-            let rel = String::from_utf8(e.path).ok()?;
-            (rel.ends_with(BREAK_GLASS_FILE) && !known.contains(&rel)).then_some((rel, e.id))
-        });
-        staged.extend(break_glass.collect::<Vec<_>>());
+        let known: HashSet<String> = staged.iter().map(|(r, _)| r.clone()).collect();
+        let break_glass: Vec<(String, Oid)> = index
+            .iter()
+            .filter_map(|e| blob(&e))
+            .filter(|(rel, _)| rel.ends_with(BREAK_GLASS_FILE) && !known.contains(rel))
+            .collect();
+        staged.extend(break_glass);
     }
     Ok(staged)
+}
+
+/// Staged paths that differ from HEAD. The git CLI answers from the index's cache-tree
+/// extension, skipping unchanged directories without reading their trees; libgit2's
+/// tree-to-index diff reads every tree (46 ms for 11,000 directories, packed). It inherits
+/// `GIT_INDEX_FILE`, like the index we read.
+fn changed_paths(repo: &Repository) -> Result<Vec<String>> {
+    let workdir = repo.workdir().unwrap_or(Path::new("."));
+    let out = std::process::Command::new("git")
+        .args([
+            "diff",
+            "--cached",
+            "--name-only",
+            "-z",
+            "--no-renames",
+            "--diff-filter=d",
+        ])
+        .current_dir(workdir)
+        .output()
+        .context(|| "running git diff --cached".into())?;
+    if !out.status.success() {
+        return Err(Error::failed(format!(
+            "git diff --cached failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(out
+        .stdout
+        .split(|b| *b == 0)
+        .filter(|p| !p.is_empty())
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .collect())
 }
 
 fn read_blob(repo: &Repository, oid: Oid, rel: &str) -> Result<Vec<u8>> {
