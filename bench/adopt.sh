@@ -11,7 +11,7 @@ cargo build --quiet --release
 kube_dc=$root/target/release/kube-dc
 
 work=$(mktemp -d)
-trap 'scripts/control-plane/down.sh "$work/cp" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+trap '"$root"/scripts/control-plane/down.sh "$work/cp" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 cp -r fleet-fixture "$work/fleet"
 export SOPS_AGE_KEY_FILE=$work/fleet/TEST-ONLY-age-key.txt
 scripts/control-plane/up.sh "$work/cp" --owner-pid $$ >/dev/null 2>&1

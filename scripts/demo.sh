@@ -17,7 +17,7 @@ kube_dc=$root/target/debug/kube-dc
 
 work=$(mktemp -d)
 cleanup() {
-  scripts/control-plane/down.sh "$work/control-plane" >/dev/null 2>&1 || true
+  "$root/scripts/control-plane/down.sh" "$work/control-plane" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT INT TERM

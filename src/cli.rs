@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::breakglass;
-use crate::breakglass::mint::Action;
 use crate::error::{Error, Result};
 use crate::fleet::{FLEET_ENV, Fleet};
 use crate::ui::{ColorChoice, Ui};
@@ -85,13 +84,13 @@ pub enum BreakGlass {
     /// clusters/<cluster>/break-glass-kubeconfig.enc.yaml. Idempotent: re-running keeps the
     /// current token (use rotate for a new one). Run it with an admin context:
     ///   unset KUBECONFIG; kube-dc bootstrap break-glass adopt <cluster> --kube-context <admin>
-    Adopt(breakglass::mint::MintArgs),
+    Adopt(breakglass::mint::AdoptArgs),
     /// Replace a cluster's break-glass token (after every break-glass session).
     ///
     /// Deletes the token Secret (revoking the old token), re-applies, waits for a new token,
     /// verifies it and re-encrypts the file. If a step after the delete fails, the error says
     /// so and prints the adopt command that recovers.
-    Rotate(breakglass::mint::MintArgs),
+    Rotate(breakglass::mint::RotateArgs),
     /// Report break-glass files (one cluster, or --all) without contacting any cluster.
     ///
     /// Shows the file's Git state (committed, unpushed, modified, staged, untracked, not
@@ -124,12 +123,8 @@ pub async fn run(cli: Cli) -> Result<u8> {
     let done = |result: Result<()>| result.map(|()| 0);
     match command {
         BreakGlass::Use(args) => breakglass::session::run(&fleet, &args, &mut ui).await,
-        BreakGlass::Adopt(args) => {
-            done(breakglass::mint::run(&fleet, Action::Adopt, &args, &mut ui).await)
-        }
-        BreakGlass::Rotate(args) => {
-            done(breakglass::mint::run(&fleet, Action::Rotate, &args, &mut ui).await)
-        }
+        BreakGlass::Adopt(args) => done(breakglass::mint::adopt(&fleet, &args, &mut ui).await),
+        BreakGlass::Rotate(args) => breakglass::mint::rotate(&fleet, &args, &mut ui).await,
         BreakGlass::Status(args) => done(breakglass::status::run(&fleet, &args, &mut ui).await),
         BreakGlass::Check(args) => done(breakglass::check::run(&fleet, &args, &mut ui)),
     }

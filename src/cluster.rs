@@ -38,18 +38,37 @@ pub struct Identity {
     pub binding: String,
 }
 
+/// `cluster-config.env` key that moves the break-glass objects out of `kube-system`.
+pub const NAMESPACE_KEY: &str = "BREAK_GLASS_NAMESPACE";
+const DEFAULT_NAMESPACE: &str = "kube-system";
+
 impl Default for Identity {
     fn default() -> Self {
-        Identity {
-            namespace: "kube-system".into(),
-            service_account: "break-glass".into(),
-            secret: "break-glass-token".into(),
-            binding: "break-glass".into(),
-        }
+        Identity::in_namespace(DEFAULT_NAMESPACE)
     }
 }
 
 impl Identity {
+    /// The names used in `namespace`. The ClusterRoleBinding is cluster-wide, so outside
+    /// kube-system its name carries the namespace to stay unique.
+    pub fn in_namespace(namespace: &str) -> Identity {
+        let binding = match namespace {
+            DEFAULT_NAMESPACE => "break-glass".to_string(),
+            other => format!("break-glass-{other}"),
+        };
+        Identity {
+            namespace: namespace.into(),
+            service_account: "break-glass".into(),
+            secret: "break-glass-token".into(),
+            binding,
+        }
+    }
+
+    /// The cluster's identity: `BREAK_GLASS_NAMESPACE` from its config, else kube-system.
+    pub fn for_config(config: &crate::cluster_config::ClusterConfig) -> Identity {
+        Identity::in_namespace(config.get(NAMESPACE_KEY).unwrap_or(DEFAULT_NAMESPACE))
+    }
+
     /// The user name the apiserver gives the token: what the audit log records.
     pub fn username(&self) -> String {
         format!(

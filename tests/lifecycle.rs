@@ -150,7 +150,7 @@ fn adopt_writes_a_kubeconfig_that_kubectl_uses_as_cluster_admin_and_readopt_keep
     let _serial = serial();
     let cp = shared_control_plane();
     reset_cluster(cp);
-    let env = TestEnv::new();
+    let env = TestEnv::new().with_git();
     let started = Instant::now();
     let out = adopt_ok(&env, cp, "beta");
     eprintln!("adopt took {:?}", started.elapsed());
@@ -160,6 +160,18 @@ fn adopt_writes_a_kubeconfig_that_kubectl_uses_as_cluster_admin_and_readopt_keep
         "{}",
         show(&out)
     );
+
+    // Committed alone, with the runbook's message, through the git CLI.
+    assert_eq!(
+        env.git(&["log", "-1", "--format=%s"]).trim(),
+        "beta: adopt break-glass kubeconfig"
+    );
+    assert_eq!(
+        env.git(&["show", "--name-only", "--format=", "HEAD"])
+            .trim(),
+        "clusters/beta/break-glass-kubeconfig.enc.yaml"
+    );
+    assert!(text(&out.stderr).contains("not pushed"), "{}", show(&out));
 
     // Decrypted by the real sops, used by the real kubectl.
     let kubeconfig = env.decrypt_to_file("beta", "beta.kubeconfig");
@@ -199,7 +211,7 @@ fn adopt_writes_a_kubeconfig_that_kubectl_uses_as_cluster_admin_and_readopt_keep
 fn rotate_revokes_the_old_token_keeps_the_server_and_the_new_token_works() {
     let _serial = serial();
     let cp = shared_control_plane();
-    let env = TestEnv::new();
+    let env = TestEnv::new().with_git();
     // eu/dc1 has no KUBE_API_EXTERNAL_URL: the URL given at adopt must survive rotate.
     let localhost = cp.server_url().replace("127.0.0.1", "localhost");
     let kc = cp.admin_kubeconfig().to_str().unwrap();
@@ -262,7 +274,7 @@ fn rotate_revokes_the_old_token_keeps_the_server_and_the_new_token_works() {
 fn use_runs_one_command_as_break_glass_and_propagates_its_exit_code() {
     let _serial = serial();
     let cp = shared_control_plane();
-    let env = TestEnv::new();
+    let env = TestEnv::new().with_git();
     adopt_ok(&env, cp, "beta");
     let out = bg(
         &env,
@@ -333,7 +345,7 @@ fn with_token_controller_stopped<T>(cp: &ControlPlane, f: impl FnOnce() -> T) ->
 fn rotate_failing_after_the_revocation_says_so_and_how_to_recover() {
     let _serial = serial();
     let cp = shared_control_plane();
-    let env = TestEnv::new();
+    let env = TestEnv::new().with_git();
     adopt_ok(&env, cp, "beta");
     let before = std::fs::read(env.break_glass_file("beta")).unwrap();
     let kc = cp.admin_kubeconfig().to_str().unwrap();
@@ -381,7 +393,7 @@ fn rotate_failing_after_the_revocation_says_so_and_how_to_recover() {
 fn rotate_to_an_unreachable_server_stops_before_revoking() {
     let _serial = serial();
     let cp = shared_control_plane();
-    let env = TestEnv::new();
+    let env = TestEnv::new().with_git();
     adopt_ok(&env, cp, "beta");
     let uid = secret_uid(cp);
     let kc = cp.admin_kubeconfig().to_str().unwrap();
@@ -412,7 +424,7 @@ fn rotate_to_an_unreachable_server_stops_before_revoking() {
 fn rotate_refuses_to_revoke_the_credential_it_runs_with() {
     let _serial = serial();
     let cp = shared_control_plane();
-    let env = TestEnv::new();
+    let env = TestEnv::new().with_git();
     adopt_ok(&env, cp, "beta");
     let uid = secret_uid(cp);
 
@@ -452,7 +464,7 @@ fn rotate_refuses_to_revoke_the_credential_it_runs_with() {
 fn forbidden_user_gets_one_clear_error_and_nothing_is_written() {
     let _serial = serial();
     let cp = shared_control_plane();
-    let env = TestEnv::new();
+    let env = TestEnv::new().with_git();
     let out = bg(
         &env,
         cp,
@@ -484,7 +496,7 @@ fn kubeconfig_for(env: &TestEnv, cp: &ControlPlane, server: &str) -> std::path::
 fn unreachable_apiserver_fails_within_the_timeouts() {
     let _serial = serial();
     let cp = shared_control_plane();
-    let env = TestEnv::new();
+    let env = TestEnv::new().with_git();
     // Nothing listens: connection refused, at once.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -536,7 +548,7 @@ fn stopped_token_controller_times_out_with_a_message_naming_it() {
     let _serial = serial();
     let cp = shared_control_plane();
     reset_cluster(cp);
-    let env = TestEnv::new();
+    let env = TestEnv::new().with_git();
     let out = with_token_controller_stopped(cp, || {
         bg(&env, cp, &admin(cp, &["adopt", "beta", "--timeout", "3s"]))
     });
@@ -555,7 +567,7 @@ fn no_matching_sops_rule_fails_before_the_cluster_is_touched() {
     let _serial = serial();
     let cp = shared_control_plane();
     reset_cluster(cp);
-    let env = TestEnv::new();
+    let env = TestEnv::new().with_git();
     std::fs::write(env.fleet.join(".sops.yaml"), "creation_rules:\n  - path_regex: ^nothing-matches$\n    age: age1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq\n").unwrap();
     let out = bg(&env, cp, &admin(cp, &["adopt", "beta"]));
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
@@ -579,7 +591,7 @@ fn no_matching_sops_rule_fails_before_the_cluster_is_touched() {
 
 #[test]
 fn use_without_an_age_key_fails_clearly_and_leaves_no_file() {
-    let env = TestEnv::new();
+    let env = TestEnv::new().with_git();
     let out = env
         .kube_dc()
         .env_remove("SOPS_AGE_KEY_FILE")
@@ -623,7 +635,7 @@ fn watching_argv<T>(f: impl FnOnce() -> T) -> (T, Vec<String>) {
 fn tokens_never_appear_in_output_or_process_arguments() {
     let _serial = serial();
     let cp = shared_control_plane();
-    let env = TestEnv::new();
+    let env = TestEnv::new().with_git();
     let (outputs, argv) = watching_argv(|| {
         let mut outputs = vec![adopt_ok(&env, cp, "beta")];
         let first = cluster_token(cp);
@@ -698,6 +710,7 @@ fn kill_9_during_adopt_or_rotate_leaves_absent_old_or_new_never_partial() {
                 &kc,
                 "--server",
                 cp.server_url(),
+                "--no-commit",
             ])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())

@@ -1,31 +1,34 @@
-//! The `adopt` and `rotate` commands: arguments, `--dry-run`, and progress on stderr.
+//! The `adopt` and `rotate` commands: arguments, per-cluster targets, `--dry-run`, and
+//! progress on stderr. Batch rotation lives in [`super::batch`].
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use super::batch;
 use super::lifecycle::{self, Outcome, Progress, Step, Target};
 use crate::cluster::{AdminAccess, Identity, Manifest};
-use crate::error::{Context as _, Result};
-use crate::fleet::{ClusterName, Fleet};
+use crate::error::{Context as _, Error, Result};
+use crate::fleet::{Cluster, ClusterName, Fleet};
+use crate::git::{self, Action, CommitArgs, Recorder};
 use crate::sops::Sops;
-use crate::ui::{Style, Ui};
+use crate::ui::{OutputFormat, Style, Ui};
 
+/// `cluster-config.env` key naming the kube context with admin rights on the cluster.
+pub const CONTEXT_KEY: &str = "KUBE_CONTEXT";
+
+/// How to reach the clusters and what to do with the written files.
 #[derive(Debug, clap::Args)]
-pub struct MintArgs {
-    /// Cluster name, as its directory under clusters/ (e.g. `alpha`, `eu/dc1`).
-    pub cluster: String,
-    /// Kube context with cluster-admin rights (default: the kubeconfig's current context).
+pub struct AccessArgs {
+    /// Kube context with cluster-admin rights. May be a template: `{cluster}-admin`.
+    /// Default: KUBE_CONTEXT in cluster-config.env, else (one cluster only) the
+    /// kubeconfig's current context.
     #[arg(long, value_name = "CONTEXT")]
     pub kube_context: Option<String>,
-    /// Kubeconfig holding that context (default: $KUBECONFIG, else ~/.kube/config).
+    /// Kubeconfig holding the context(s) (default: $KUBECONFIG, else ~/.kube/config).
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
-    /// API server URL to embed (default: KUBE_API_EXTERNAL_URL in cluster-config.env, else
-    /// the URL in the existing file, else the kube context's server).
-    #[arg(long, value_name = "URL")]
-    pub server: Option<String>,
     /// How long to wait for the token controller to fill the token Secret.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
@@ -36,57 +39,90 @@ pub struct MintArgs {
     /// Print the manifest and every action; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub git: CommitArgs,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Adopt,
-    Rotate,
+#[derive(Debug, clap::Args)]
+pub struct AdoptArgs {
+    /// Cluster name, as its directory under clusters/ (e.g. `alpha`, `eu/dc1`).
+    pub cluster: String,
+    /// API server URL to embed (default: KUBE_API_EXTERNAL_URL in cluster-config.env, else
+    /// the URL in the existing file, else the kube context's server).
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    #[command(flatten)]
+    pub access: AccessArgs,
 }
 
-impl Action {
-    fn verb(self) -> &'static str {
-        match self {
-            Action::Adopt => "adopt",
-            Action::Rotate => "rotate",
-        }
+pub async fn adopt(fleet: &Fleet, args: &AdoptArgs, ui: &mut Ui) -> Result<()> {
+    let cluster = fleet.cluster(&args.cluster)?;
+    let target = target(cluster, &args.access, args.server.clone(), true)?;
+    if args.access.dry_run {
+        return dry_run(Action::Adopt, &target, ui).await;
     }
-}
-
-pub async fn run(fleet: &Fleet, action: Action, args: &MintArgs, ui: &mut Ui) -> Result<()> {
-    let target = Target {
-        cluster: fleet.cluster(&args.cluster)?,
-        access: AdminAccess {
-            kubeconfig: args.kubeconfig.clone(),
-            context: args.kube_context.clone(),
-        },
-        server: args.server.clone(),
-        token_timeout: args.timeout,
-        verify: !args.no_verify,
-        identity: Identity::default(),
-    };
-    if args.dry_run {
-        return dry_run(action, &target, ui).await;
-    }
+    let recorder = args.access.git.recorder(fleet)?;
     let sops = Sops::locate(fleet.root()).await?;
     let progress = StderrProgress::new(ui.err_style);
-    let outcome = match action {
-        Action::Adopt => lifecycle::adopt(&sops, &target, &progress).await?,
-        Action::Rotate => lifecycle::rotate(&sops, &target, &progress).await?,
-    };
-    report_done(action, &target, &outcome, ui)
+    let outcome = lifecycle::adopt(&sops, &target, &progress).await?;
+    report_written(Action::Adopt, &target, &outcome, ui)?;
+    record(&recorder, Action::Adopt, &[(&target, &outcome)], ui)
 }
 
-fn report_done(action: Action, target: &Target, outcome: &Outcome, ui: &mut Ui) -> Result<()> {
-    let name = target.cluster.name();
-    let rel = target.cluster.break_glass_rel();
-    let message = match action {
-        Action::Adopt => format!("{name}: adopt break-glass kubeconfig"),
-        Action::Rotate => format!("{name}: rotate break-glass token after recovery"),
-    };
+/// The per-cluster part of a run; `single` allows falling back to the current context.
+pub fn target(
+    cluster: Cluster,
+    access: &AccessArgs,
+    server: Option<String>,
+    single: bool,
+) -> Result<Target> {
+    let context = admin_context(&cluster, access.kube_context.as_deref(), single)?;
+    let identity = Identity::for_config(&cluster.config()?);
+    Ok(Target {
+        cluster,
+        access: AdminAccess {
+            kubeconfig: access.kubeconfig.clone(),
+            context,
+        },
+        server,
+        token_timeout: access.timeout,
+        verify: !access.no_verify,
+        identity,
+    })
+}
+
+/// `--kube-context` (with `{cluster}` filled in), else `KUBE_CONTEXT` from the cluster's
+/// config, else the current context — but only for a single cluster: for many, one
+/// current context cannot be right for all, so it is an error rather than a guess.
+fn admin_context(cluster: &Cluster, flag: Option<&str>, single: bool) -> Result<Option<String>> {
+    if let Some(template) = flag {
+        return Ok(Some(template.replace("{cluster}", cluster.name().as_str())));
+    }
+    if let Some(context) = cluster.config()?.get(CONTEXT_KEY) {
+        return Ok(Some(context.to_string()));
+    }
+    if single {
+        return Ok(None);
+    }
+    Err(
+        Error::usage(format!("no admin context for {}", cluster.name())).with_hint(format!(
+            "set {CONTEXT_KEY} in {} or pass --kube-context '{{cluster}}-admin'",
+            cluster.config_path().display()
+        )),
+    )
+}
+
+pub fn report_written(
+    action: Action,
+    target: &Target,
+    outcome: &Outcome,
+    ui: &mut Ui,
+) -> Result<()> {
     let text = format!(
-        "{} {name}: wrote {rel} (server {}, token Secret uid {})\nCommit and push it so the team gets it:\n  git add {rel}\n  git commit -m \"{message}\"\n  git push\n",
-        action.verb(),
+        "{} {}: wrote {} (server {}, token Secret uid {})\n",
+        action.as_str(),
+        target.cluster.name(),
+        target.cluster.break_glass_rel(),
         outcome.server,
         outcome.secret_uid
     );
@@ -95,7 +131,27 @@ fn report_done(action: Action, target: &Target, outcome: &Outcome, ui: &mut Ui) 
         .context(|| "writing to stdout".into())
 }
 
-async fn dry_run(action: Action, target: &Target, ui: &mut Ui) -> Result<()> {
+/// Commits each written file (only it), then pushes once, as the git flags say.
+pub fn record(
+    recorder: &Recorder,
+    action: Action,
+    done: &[(&Target, &Outcome)],
+    ui: &mut Ui,
+) -> Result<()> {
+    for (target, outcome) in done {
+        let rel = target.cluster.break_glass_rel();
+        let change = git::Change {
+            cluster: target.cluster.name(),
+            action,
+            server: &outcome.server,
+            rel: &rel,
+        };
+        recorder.commit(&change, ui)?;
+    }
+    recorder.push(ui).map(|_| ())
+}
+
+pub async fn dry_run(action: Action, target: &Target, ui: &mut Ui) -> Result<()> {
     let id = &target.identity;
     let conn = target.access.connect().await?;
     let rel = target.cluster.break_glass_rel();
@@ -103,7 +159,11 @@ async fn dry_run(action: Action, target: &Target, ui: &mut Ui) -> Result<()> {
         format!("check the fleet side: sops and the .sops.yaml rule for {rel}"),
         format!("connect with context {:?} to {}", conn.context, conn.server),
     ];
+    let server = planned_server(target, &conn.server);
     if action == Action::Rotate {
+        if target.verify {
+            steps.push(format!("check {server} and its CA with the current token"));
+        }
         steps.push(format!(
             "delete Secret {}/{} and ServiceAccount {} (revokes the current break-glass token)",
             id.namespace, id.secret, id.service_account
@@ -118,16 +178,17 @@ async fn dry_run(action: Action, target: &Target, ui: &mut Ui) -> Result<()> {
         target.token_timeout.as_secs()
     ));
     if target.verify {
-        let server = planned_server(target, &conn.server);
         steps.push(format!(
             "verify the new kubeconfig against {server}: user {} with cluster-admin",
             id.username()
         ));
     }
-    steps.push(format!("encrypt it with sops to {rel} (atomic replace)"));
+    steps.push(format!(
+        "encrypt it with sops to {rel} (atomic replace), then commit it"
+    ));
     let mut plan = format!(
         "dry run: {} {} (nothing will be changed)\n",
-        action.verb(),
+        action.as_str(),
         target.cluster.name()
     );
     for (n, step) in steps.iter().enumerate() {
@@ -155,6 +216,72 @@ fn indent(text: &str) -> String {
     text.lines().map(|l| format!("     {l}\n")).collect()
 }
 
+#[derive(Debug, clap::Args)]
+pub struct RotateArgs {
+    /// Clusters to rotate: names or globs over names (`eu/*`, `prod-?`).
+    #[arg(value_name = "CLUSTER", required_unless_present = "all")]
+    pub clusters: Vec<String>,
+    /// Rotate every cluster that has a break-glass file.
+    #[arg(long, conflicts_with = "clusters")]
+    pub all: bool,
+    /// How many clusters to rotate at once.
+    #[arg(long, short, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+    /// API server URL to embed (one cluster only; see adopt).
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// Summary format; `json` is documented in docs/json-output.md.
+    #[arg(long, short, value_enum, default_value_t)]
+    pub output: OutputFormat,
+    #[command(flatten)]
+    pub access: AccessArgs,
+}
+
+pub async fn rotate(fleet: &Fleet, args: &RotateArgs, ui: &mut Ui) -> Result<u8> {
+    let clusters = batch::select(fleet, &args.clusters, args.all)?;
+    if args.server.is_some() && clusters.len() != 1 {
+        return Err(Error::usage(
+            "--server names one apiserver: use it with one cluster",
+        ));
+    }
+    if let [cluster] = clusters.as_slice() {
+        let target = target(cluster.clone(), &args.access, args.server.clone(), true)?;
+        return rotate_one(fleet, target, args, ui).await.map(|()| 0);
+    }
+    batch::rotate(fleet, clusters, args, ui).await
+}
+
+async fn rotate_one(fleet: &Fleet, target: Target, args: &RotateArgs, ui: &mut Ui) -> Result<()> {
+    if args.access.dry_run {
+        return dry_run(Action::Rotate, &target, ui).await;
+    }
+    let recorder = args.access.git.recorder(fleet)?;
+    let sops = Sops::locate(fleet.root()).await?;
+    let progress = StderrProgress::new(ui.err_style);
+    let outcome = lifecycle::rotate(&sops, &target, &progress).await?;
+    report_written(Action::Rotate, &target, &outcome, ui)?;
+    record(&recorder, Action::Rotate, &[(&target, &outcome)], ui)
+}
+
+/// What a step looks like on one line.
+pub fn describe(step: &Step, style: Style) -> String {
+    match step {
+        Step::CheckingFleet => "checking sops and the .sops.yaml rule (trial encryption)".into(),
+        Step::Connected { server, context } => format!("using context {context:?} ({server})"),
+        Step::Applying => "applying ServiceAccount, ClusterRoleBinding and token Secret".into(),
+        Step::Revoking => {
+            "deleting the token Secret and the ServiceAccount: the old token is revoked".into()
+        }
+        Step::WaitingForToken => "waiting for the token controller".into(),
+        Step::Verifying { server } => format!("verifying the kubeconfig against {server}"),
+        Step::VerifySkipped => style.yellow(
+            "NOT verified (--no-verify): the kubeconfig was not tested against the cluster",
+        ),
+        Step::Sealing { file } => format!("encrypting to {file}"),
+        Step::Warning(message) => format!("{} {message}", style.yellow("warning:")),
+    }
+}
+
 /// One line per step on stderr.
 pub struct StderrProgress {
     style: Style,
@@ -170,28 +297,15 @@ impl StderrProgress {
     }
 }
 
-impl Progress for StderrProgress {
-    fn step(&self, cluster: &ClusterName, step: Step) {
-        let line = match step {
-            Step::CheckingFleet => {
-                "checking sops and the .sops.yaml rule (trial encryption)".to_string()
-            }
-            Step::Connected { server, context } => format!("using context {context:?} ({server})"),
-            Step::Applying => {
-                "applying ServiceAccount, ClusterRoleBinding and token Secret".to_string()
-            }
-            Step::Revoking => {
-                "deleting the token Secret and the ServiceAccount: the old token is revoked".into()
-            }
-            Step::WaitingForToken => "waiting for the token controller".to_string(),
-            Step::Verifying { server } => format!("verifying the new kubeconfig against {server}"),
-            Step::VerifySkipped => self.style.yellow(
-                "NOT verified (--no-verify): the kubeconfig was not tested against the cluster",
-            ),
-            Step::Sealing { file } => format!("encrypting to {file}"),
-            Step::Warning(message) => format!("{} {message}", self.style.yellow("warning:")),
-        };
+impl StderrProgress {
+    pub fn line(&self, cluster: &ClusterName, line: &str) {
         let mut err = self.err.lock().unwrap_or_else(|e| e.into_inner());
         let _ = writeln!(err, "[{cluster}] {line}");
+    }
+}
+
+impl Progress for StderrProgress {
+    fn step(&self, cluster: &ClusterName, step: Step) {
+        self.line(cluster, &describe(&step, self.style));
     }
 }

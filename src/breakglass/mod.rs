@@ -1,5 +1,6 @@
 //! `kube-dc bootstrap break-glass ...`: the break-glass kubeconfig lifecycle.
 
+pub mod batch;
 pub mod check;
 pub mod lifecycle;
 pub mod mint;

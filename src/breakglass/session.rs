@@ -16,6 +16,7 @@ use tokio::process::Command;
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::lifecycle::{SESSION_CLUSTER_ENV, SESSION_ENV};
+use crate::cluster::Identity;
 use crate::error::{Context as _, Error, Result};
 use crate::fleet::{Cluster, Fleet};
 use crate::kubeconfig;
@@ -45,7 +46,7 @@ pub async fn run(fleet: &Fleet, args: &UseArgs, ui: &mut Ui) -> Result<u8> {
     let server = kubeconfig::parse(&plaintext, &rel)?.server;
     let dir = session_dir(ui)?;
     let file = SessionFile::create(&dir, &plaintext)?;
-    banner(&cluster, &server, ui.err_style, &mut ui.err);
+    banner(&cluster, &server, ui.err_style, &mut ui.err)?;
     let code = run_child(&cluster, &file, &args.command).await;
     drop(file);
     let rotate = format!("kube-dc bootstrap break-glass rotate {}", cluster.name());
@@ -58,14 +59,18 @@ pub async fn run(fleet: &Fleet, args: &UseArgs, ui: &mut Ui) -> Result<u8> {
     code
 }
 
-fn banner(cluster: &Cluster, server: &str, style: Style, err: &mut dyn Write) {
+fn banner(cluster: &Cluster, server: &str, style: Style, err: &mut dyn Write) -> Result<()> {
+    let id = Identity::for_config(&cluster.config()?);
     let text = format!(
-        "{}\ncluster:  {}\nserver:   {server}\nidentity: ServiceAccount/break-glass (cluster-admin)\naudit:    apiserver logs will record system:serviceaccount:kube-system:break-glass, NOT your email\nafter:    kube-dc bootstrap break-glass rotate {}\n",
+        "{}\ncluster:  {}\nserver:   {server}\nidentity: ServiceAccount/{} (cluster-admin)\naudit:    apiserver logs will record {}, NOT your email\nafter:    kube-dc bootstrap break-glass rotate {}\n",
         style.red_bold("  BREAK-GLASS ACTIVE  "),
         cluster.name(),
+        id.service_account,
+        id.username(),
         cluster.name()
     );
     let _ = err.write_all(text.as_bytes());
+    Ok(())
 }
 
 /// `~/.kube-dc/break-glass`, 0700 and ours; a looser mode is repaired, a foreign owner

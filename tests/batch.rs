@@ -1,0 +1,304 @@
+//! Batch rotation against one real control plane. The clusters of the fixture share it,
+//! each with its own namespace (BREAK_GLASS_NAMESPACE) so their objects do not collide;
+//! one cluster's context points at a port where nothing listens.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use support::control_plane::ControlPlane;
+use support::{TestEnv, serial, shared_control_plane};
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn show(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        text(&out.stdout),
+        text(&out.stderr)
+    )
+}
+
+/// A kubeconfig with an admin context per cluster, `<cluster>-admin`; `dead` clusters'
+/// contexts point at a closed port.
+fn multi_kubeconfig(env: &TestEnv, cp: &ControlPlane, live: &[&str], dead: &[&str]) -> PathBuf {
+    let admin = std::fs::read_to_string(cp.admin_kubeconfig()).unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let path = env.dir.path().join("fleet-admins.kubeconfig");
+    std::fs::copy(cp.admin_kubeconfig(), &path).unwrap();
+    let kubectl = |args: &[&str]| {
+        let out = cp.kubectl(&path).args(args).output().unwrap();
+        assert!(out.status.success(), "{}", show(&out));
+    };
+    let user = admin
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("user: "))
+        .unwrap()
+        .to_string();
+    let cluster = admin
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("cluster: "))
+        .unwrap()
+        .to_string();
+    kubectl(&[
+        "config",
+        "set-cluster",
+        "dead",
+        &format!("--server=https://{closed}"),
+    ]);
+    for name in live {
+        kubectl(&[
+            "config",
+            "set-context",
+            &format!("{name}-admin"),
+            "--cluster",
+            &cluster,
+            "--user",
+            &user,
+        ]);
+    }
+    for name in dead {
+        kubectl(&[
+            "config",
+            "set-context",
+            &format!("{name}-admin"),
+            "--cluster",
+            "dead",
+            "--user",
+            &user,
+        ]);
+    }
+    path
+}
+
+/// Gives each cluster its own namespace on the control plane and its URL; commits it.
+fn prepare_fleet(env: &TestEnv, cp: &ControlPlane, clusters: &[&str]) {
+    for name in clusters {
+        let namespace = format!("bg-{}", name.replace('/', "-"));
+        let config = env
+            .fleet
+            .join("clusters")
+            .join(name)
+            .join("cluster-config.env");
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str(&format!(
+            "\nBREAK_GLASS_NAMESPACE={namespace}\nKUBE_API_EXTERNAL_URL={}\n",
+            cp.server_url()
+        ));
+        std::fs::write(&config, text).unwrap();
+        let out = cp
+            .kubectl(cp.admin_kubeconfig())
+            .args(["create", "namespace", &namespace])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success() || text_of(&out).contains("AlreadyExists"),
+            "{}",
+            show(&out)
+        );
+    }
+    env.git(&["commit", "-qam", "clusters on the test control plane"]);
+}
+
+fn text_of(out: &Output) -> String {
+    text(&out.stderr)
+}
+
+fn kube_dc(env: &TestEnv, cp: &ControlPlane, kubeconfig: &PathBuf, args: &[&str]) -> Output {
+    env.kube_dc_with_kubectl(cp)
+        .args(["bootstrap", "break-glass"])
+        .args(args)
+        .args(["--kubeconfig", kubeconfig.to_str().unwrap()])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn one_unreachable_cluster_fails_alone_and_the_others_are_rotated_and_committed() {
+    let _serial = serial();
+    let cp = shared_control_plane();
+    let env = TestEnv::new().with_git();
+    prepare_fleet(&env, cp, &["alpha", "beta", "eu/dc1"]);
+    let kubeconfig = multi_kubeconfig(&env, cp, &["alpha", "beta"], &["eu/dc1"]);
+    for name in ["alpha", "beta"] {
+        let out = kube_dc(
+            &env,
+            cp,
+            &kubeconfig,
+            &["adopt", name, "--kube-context", &format!("{name}-admin")],
+        );
+        assert!(out.status.success(), "{}\n{}", show(&out), cp.log_tail());
+    }
+    let before = env.git(&["rev-parse", "HEAD"]);
+
+    let out = kube_dc(
+        &env,
+        cp,
+        &kubeconfig,
+        &[
+            "rotate",
+            "*",
+            "eu/*",
+            "--kube-context",
+            "{cluster}-admin",
+            "--jobs",
+            "3",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", show(&out)));
+    assert_eq!(summary["ok"], 2, "{summary:#}");
+    assert_eq!(summary["failed"], 1, "{summary:#}");
+    let rows = summary["clusters"].as_array().unwrap();
+    let names: Vec<&str> = rows
+        .iter()
+        .map(|r| r["cluster"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["alpha", "beta", "eu/dc1"]);
+    for row in &rows[..2] {
+        assert_eq!(row["result"], "ok", "{row:#}");
+        assert_eq!(row["server"], cp.server_url());
+        assert_eq!(row["secret_uid"].as_str().unwrap().len(), 36);
+    }
+    assert_eq!(rows[2]["result"], "failed");
+    assert!(
+        rows[2]["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot reach the apiserver"),
+        "{:#}",
+        rows[2]
+    );
+
+    // One commit per rotated cluster, nothing for the failed one, nothing else changed.
+    let log = env.git(&["log", "--format=%s", &format!("{}..HEAD", before.trim())]);
+    let mut subjects: Vec<&str> = log.lines().collect();
+    subjects.sort();
+    assert_eq!(
+        subjects,
+        [
+            "alpha: rotate break-glass token after recovery",
+            "beta: rotate break-glass token after recovery"
+        ]
+    );
+    assert!(!env.break_glass_file("eu/dc1").exists());
+    assert_eq!(env.git(&["status", "--porcelain"]), "");
+
+    // Each rotated kubeconfig works as its own namespace's account.
+    for name in ["alpha", "beta"] {
+        let file = env.decrypt_to_file(name, &format!("{name}.kubeconfig"));
+        let who = cp
+            .kubectl(&file)
+            .args([
+                "auth",
+                "whoami",
+                "-o",
+                "jsonpath={.status.userInfo.username}",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            text(&who.stdout),
+            format!("system:serviceaccount:bg-{name}:break-glass"),
+            "{}",
+            show(&who)
+        );
+    }
+}
+
+#[test]
+fn clusters_without_an_admin_context_are_reported_not_guessed() {
+    let _serial = serial();
+    let cp = shared_control_plane();
+    let env = TestEnv::new().with_git();
+    // beta and eu/dc1 have no KUBE_CONTEXT; the kubeconfig's current context would work
+    // for the control plane, but a batch must not assume it is every cluster's.
+    let out = kube_dc(
+        &env,
+        cp,
+        &cp.admin_kubeconfig().to_path_buf(),
+        &["rotate", "beta", "eu/dc1", "--dry-run"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("beta: would be skipped: no admin context for beta"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("eu/dc1: would be skipped: no admin context for eu/dc1"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn selection_errors_are_usage_errors() {
+    let env = TestEnv::new().with_git();
+    let out = env
+        .kube_dc()
+        .args(["bootstrap", "break-glass", "rotate", "us/*"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        text(&out.stderr).contains("\"us/*\" matches no cluster"),
+        "{}",
+        show(&out)
+    );
+    let out = env
+        .kube_dc()
+        .args([
+            "bootstrap",
+            "break-glass",
+            "rotate",
+            "alpha",
+            "beta",
+            "--server",
+            "https://x",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+}
+
+#[test]
+fn dry_run_of_a_batch_plans_every_cluster_and_changes_nothing() {
+    let _serial = serial();
+    let cp = shared_control_plane();
+    let env = TestEnv::new().with_git();
+    let kubeconfig = multi_kubeconfig(&env, cp, &["alpha", "beta"], &[]);
+    let out = kube_dc(
+        &env,
+        cp,
+        &kubeconfig,
+        &[
+            "rotate",
+            "alpha",
+            "beta",
+            "--kube-context",
+            "{cluster}-admin",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("dry run: rotate alpha") && stdout.contains("dry run: rotate beta"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("connect with context \"beta-admin\""),
+        "{stdout}"
+    );
+    assert_eq!(env.git(&["status", "--porcelain"]), "");
+}
