@@ -12,6 +12,6 @@ export KUBE_DC_K8S_BIN
 export PATH="$HOME/.cache/kube-dc/tools/bin:$KUBE_DC_K8S_BIN:$PATH"
 
 status=0
-cargo test --all-targets "$@" || status=$?
+cargo test --all-targets --no-fail-fast "$@" || status=$?
 scripts/control-plane/check-no-leftovers.sh || status=1
 exit "$status"

@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use support::control_plane::ControlPlane;
@@ -111,7 +111,7 @@ fn text_of(out: &Output) -> String {
     text(&out.stderr)
 }
 
-fn kube_dc(env: &TestEnv, cp: &ControlPlane, kubeconfig: &PathBuf, args: &[&str]) -> Output {
+fn kube_dc(env: &TestEnv, cp: &ControlPlane, kubeconfig: &Path, args: &[&str]) -> Output {
     env.kube_dc_with_kubectl(cp)
         .args(["bootstrap", "break-glass"])
         .args(args)
@@ -226,7 +226,7 @@ fn clusters_without_an_admin_context_are_reported_not_guessed() {
     let out = kube_dc(
         &env,
         cp,
-        &cp.admin_kubeconfig().to_path_buf(),
+        cp.admin_kubeconfig(),
         &["rotate", "beta", "eu/dc1", "--dry-run"],
     );
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));

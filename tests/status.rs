@@ -346,9 +346,15 @@ fn a_clean_fleet_passes_check_and_leaves_no_plaintext() {
 }
 
 #[test]
-fn one_cluster_not_adopted_is_a_report_not_an_error() {
+fn one_cluster_not_adopted_is_reported_and_fails_but_is_only_a_row_of_all() {
     let env = TestEnv::new().with_git();
-    let assert = status(&env, &["beta"]).success();
+    // A script asking about one cluster must not read success from a missing file.
+    let assert = status(&env, &["beta"]).code(1);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("cluster beta has no break-glass kubeconfig"),
+        "{stderr}"
+    );
     let text = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
     assert!(text.contains("state:          not adopted"), "{text}");
     assert!(
@@ -356,6 +362,7 @@ fn one_cluster_not_adopted_is_a_report_not_an_error() {
         "{text}"
     );
     status(&env, &["beta", "--check"]).code(1);
+    status(&env, &["--all"]).success();
     status(&env, &[]).code(2);
     status(&env, &["alpha", "--all"]).code(2);
 }

@@ -164,7 +164,10 @@ pub async fn run(fleet: &Fleet, args: &StatusArgs, ui: &mut Ui) -> Result<()> {
     };
     let report = collect(fleet, &clusters, args, ui).await?;
     match &args.cluster {
-        Some(_) => render_one(&report.clusters[0], args.output, ui)?,
+        Some(_) => {
+            render_one(&report.clusters[0], args.output, ui)?;
+            usable(&report.clusters[0])?;
+        }
         None => render_all(&report, args.output, ui)?,
     }
     if args.check && report.summary.with_problems > 0 {
@@ -174,6 +177,29 @@ pub async fn run(fleet: &Fleet, args: &StatusArgs, ui: &mut Ui) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// `status <cluster>` fails (after its report) when there is no usable file: a script
+/// asking about one cluster must not read success from a missing credential.
+fn usable(status: &ClusterStatus) -> Result<()> {
+    if status.state == State::NotAdopted {
+        return Err(Error::failed(format!(
+            "cluster {} has no break-glass kubeconfig: {} does not exist",
+            status.cluster, status.file
+        ))
+        .with_hint(format!(
+            "create it with `kube-dc bootstrap break-glass adopt {}`",
+            status.cluster
+        )));
+    }
+    match &status.decryption {
+        Some(Decryption { ok: false, error }) => {
+            Err(Error::failed(error.clone().unwrap_or_else(|| {
+                format!("cannot decrypt {}", status.file)
+            })))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Everything but decryption is read first; then the files are decrypted in parallel.
@@ -575,6 +601,12 @@ fn render_one(status: &ClusterStatus, format: OutputFormat, ui: &mut Ui) -> Resu
             status
                 .encrypted_size_bytes
                 .map_or_else(dash, |n| format!("{n} bytes")),
+        ),
+        (
+            "last modified",
+            status.modified.map_or_else(dash, |m| {
+                format!("{} (file mtime)", m.format("%Y-%m-%d %H:%M:%S UTC"))
+            }),
         ),
         ("decrypts", decrypt_cell(&style, status)),
         ("server", status.server.clone().unwrap_or_else(dash)),
