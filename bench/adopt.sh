@@ -2,11 +2,8 @@
 # Wall time of `adopt` against the local control plane: 5 fresh adoptions (the break-glass
 # objects are deleted before each), release build, median and all runs in seconds.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-scripts/install-test-deps.sh
-KUBE_DC_K8S_BIN=$(scripts/control-plane/build.sh | tail -n 1)
-export KUBE_DC_K8S_BIN PATH="$HOME/.cache/kube-dc/tools/bin:$KUBE_DC_K8S_BIN:$PATH"
+# shellcheck source=scripts/prepare.sh
+source "$(dirname "$0")/../scripts/prepare.sh"
 cargo build --quiet --release
 kube_dc=$root/target/release/kube-dc
 

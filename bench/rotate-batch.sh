@@ -3,12 +3,9 @@
 # namespace via BREAK_GLASS_NAMESPACE), `rotate --all --jobs 1` then `--jobs 6`, release
 # build, real sops and git commits, in one run. Prints both wall times and the ratio.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
 clusters=${1:-12}
-scripts/install-test-deps.sh
-KUBE_DC_K8S_BIN=$(scripts/control-plane/build.sh | tail -n 1)
-export KUBE_DC_K8S_BIN PATH="$HOME/.cache/kube-dc/tools/bin:$KUBE_DC_K8S_BIN:$PATH"
+# shellcheck source=scripts/prepare.sh
+source "$(dirname "$0")/../scripts/prepare.sh"
 cargo build --quiet --release
 kube_dc=$root/target/release/kube-dc
 

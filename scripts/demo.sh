@@ -5,13 +5,8 @@
 # adopt, status, use -- kubectl auth whoami, rotate and status again against the real
 # kube-apiserver, and stops everything.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-
-scripts/install-test-deps.sh
-KUBE_DC_K8S_BIN=$(scripts/control-plane/build.sh | tail -n 1)
-export KUBE_DC_K8S_BIN
-export PATH="$HOME/.cache/kube-dc/tools/bin:$KUBE_DC_K8S_BIN:$PATH"
+# shellcheck source=scripts/prepare.sh
+source "$(dirname "$0")/prepare.sh"
 cargo build --quiet
 kube_dc=$root/target/debug/kube-dc
 

@@ -7,7 +7,6 @@ set -euo pipefail
 
 SOPS_VERSION=3.11.0
 PRE_COMMIT_VERSION=4.7.0
-root=$(cd "$(dirname "$0")/.." && pwd)
 tools=${KUBE_DC_TOOLS:-$HOME/.cache/kube-dc/tools}
 mkdir -p "$tools/bin"
 

@@ -3,13 +3,8 @@
 # machine (sops, age, pre-commit, a local Kubernetes control plane built from source and
 # cached), then runs every test, then checks that no control-plane process is left behind.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-
-scripts/install-test-deps.sh
-KUBE_DC_K8S_BIN=$(scripts/control-plane/build.sh | tail -n 1)
-export KUBE_DC_K8S_BIN
-export PATH="$HOME/.cache/kube-dc/tools/bin:$KUBE_DC_K8S_BIN:$PATH"
+# shellcheck source=scripts/prepare.sh
+source "$(dirname "$0")/prepare.sh"
 
 status=0
 cargo test --all-targets --no-fail-fast "$@" || status=$?
