@@ -24,6 +24,7 @@ use crate::error::{Error, Result};
 const FIELD_MANAGER: &str = "kube-dc";
 const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "kube-dc");
 const SA_NAME_ANNOTATION: &str = "kubernetes.io/service-account.name";
+const SA_UID_ANNOTATION: &str = "kubernetes.io/service-account.uid";
 const TOKEN_SECRET_TYPE: &str = "kubernetes.io/service-account-token";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const CALL_TIMEOUT: Duration = Duration::from_secs(20);
@@ -75,6 +76,19 @@ impl Identity {
             "system:serviceaccount:{}:{}",
             self.namespace, self.service_account
         )
+    }
+
+    /// The stand-in account of self-rotation (`rotate --via break-glass`), with its own
+    /// ServiceAccount, binding and token Secret: a legacy token dies with its
+    /// ServiceAccount, so a second Secret of `break-glass` could not outlive the revocation.
+    pub fn temporary(&self) -> Identity {
+        let service_account = format!("{}-next", self.service_account);
+        Identity {
+            namespace: self.namespace.clone(),
+            secret: format!("{service_account}-token"),
+            binding: format!("{}-next", self.binding),
+            service_account,
+        }
     }
 }
 
@@ -285,7 +299,7 @@ pub async fn apply(client: &Client, id: &Identity) -> Result<()> {
     let manifest = Manifest::new(id);
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let sa: Api<ServiceAccount> = Api::namespaced(client.clone(), &id.namespace);
-    call(
+    let account = call(
         &format!(
             "applying ServiceAccount {}/{}",
             id.namespace, id.service_account
@@ -303,13 +317,25 @@ pub async fn apply(client: &Client, id: &Identity) -> Result<()> {
         crb.patch(&id.binding, &params, &Patch::Apply(&manifest.binding)),
     )
     .await?;
+    let secret = pinned_to(manifest.secret, &account);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &id.namespace);
     call(
         &format!("applying Secret {}/{}", id.namespace, id.secret),
-        secrets.patch(&id.secret, &params, &Patch::Apply(&manifest.secret)),
+        secrets.patch(&id.secret, &params, &Patch::Apply(&secret)),
     )
     .await?;
     Ok(())
+}
+
+/// Names the ServiceAccount's UID on its token Secret. Right after a revocation the token
+/// controller's cache may still hold the deleted ServiceAccount of the same name; without
+/// the UID it signs the token for that one, then deletes the Secret as orphaned.
+fn pinned_to(mut secret: Secret, account: &ServiceAccount) -> Secret {
+    if let Some(uid) = &account.metadata.uid {
+        let annotations = secret.metadata.annotations.get_or_insert_default();
+        annotations.insert(SA_UID_ANNOTATION.into(), uid.clone());
+    }
+    secret
 }
 
 /// The token Secret as it is now, if the token controller has filled it.
@@ -335,6 +361,14 @@ pub async fn revoke(client: &Client, id: &Identity) -> Result<()> {
     let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &id.namespace);
     let what = format!("ServiceAccount {}/{}", id.namespace, id.service_account);
     delete_and_wait(&accounts, &id.service_account, &what).await
+}
+
+/// Deletes all three objects of `id`: [`revoke`], then its ClusterRoleBinding.
+pub async fn remove(client: &Client, id: &Identity) -> Result<()> {
+    revoke(client, id).await?;
+    let bindings: Api<ClusterRoleBinding> = Api::all(client.clone());
+    let what = format!("ClusterRoleBinding {}", id.binding);
+    delete_and_wait(&bindings, &id.binding, &what).await
 }
 
 async fn delete_and_wait<K>(api: &Api<K>, name: &str, what: &str) -> Result<()>

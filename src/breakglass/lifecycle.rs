@@ -4,8 +4,10 @@
 
 use std::time::Duration;
 
+use kube::Client;
 use secrecy::{ExposeSecret, SecretString};
 
+use super::self_rotation::Stage;
 use crate::breakglass;
 use crate::cluster::{self, AdminAccess, Connection, Identity, MintedToken};
 use crate::error::{Error, Result};
@@ -21,14 +23,23 @@ pub const SESSION_CLUSTER_ENV: &str = "KUBE_DC_BREAK_GLASS_CLUSTER";
 #[derive(Debug, Clone)]
 pub enum Step {
     CheckingFleet,
-    Connected { server: String, context: String },
+    Connected {
+        server: String,
+        context: String,
+    },
     Applying,
     Revoking,
     WaitingForToken,
-    Verifying { server: String },
+    Verifying {
+        server: String,
+    },
     VerifySkipped,
-    Sealing { file: String },
+    Sealing {
+        file: String,
+    },
     Warning(String),
+    /// A stage of `rotate --via break-glass`, announced before it runs.
+    SelfRotation(Stage),
 }
 
 pub trait Progress: Send + Sync {
@@ -94,27 +105,7 @@ pub async fn rotate(sops: &Sops, target: &Target, progress: &dyn Progress) -> Re
         check_server_before_revoking(target, &server, old, progress).await?;
     }
     let after_revoke = async {
-        progress.step(name, Step::Revoking);
-        cluster::revoke(&conn.client, &target.identity).await?;
-        progress.step(name, Step::Applying);
-        cluster::apply(&conn.client, &target.identity).await?;
-        progress.step(name, Step::WaitingForToken);
-        let old_uid = old.as_ref().map(|o| o.uid.as_str());
-        let minted = cluster::wait_for_token(
-            &conn.client,
-            &target.identity,
-            old_uid,
-            target.token_timeout,
-        )
-        .await?;
-        if old
-            .as_ref()
-            .is_some_and(|o| o.token.expose_secret() == minted.token.expose_secret())
-        {
-            return Err(Error::failed(
-                "the cluster issued the old token again: it was not rotated",
-            ));
-        }
+        let minted = remint(&conn.client, target, old.as_ref(), progress).await?;
         finish(sops, target, server, minted, progress).await
     };
     after_revoke.await.map_err(|e| match &old {
@@ -123,7 +114,32 @@ pub async fn rotate(sops: &Sops, target: &Target, progress: &dyn Progress) -> Re
     })
 }
 
-async fn finish(
+/// Revokes the token of `target.identity` (Secret and ServiceAccount), re-applies, and
+/// waits for a new token, which must differ from `old`.
+pub(super) async fn remint(
+    client: &Client,
+    target: &Target,
+    old: Option<&MintedToken>,
+    progress: &dyn Progress,
+) -> Result<MintedToken> {
+    let name = target.cluster.name();
+    progress.step(name, Step::Revoking);
+    cluster::revoke(client, &target.identity).await?;
+    progress.step(name, Step::Applying);
+    cluster::apply(client, &target.identity).await?;
+    progress.step(name, Step::WaitingForToken);
+    let old_uid = old.map(|o| o.uid.as_str());
+    let minted =
+        cluster::wait_for_token(client, &target.identity, old_uid, target.token_timeout).await?;
+    if old.is_some_and(|o| o.token.expose_secret() == minted.token.expose_secret()) {
+        return Err(Error::failed(
+            "the cluster issued the old token again: it was not rotated",
+        ));
+    }
+    Ok(minted)
+}
+
+pub(super) async fn finish(
     sops: &Sops,
     target: &Target,
     server: String,
@@ -137,20 +153,7 @@ async fn finish(
         token: minted.token,
     };
     if target.verify {
-        progress.step(
-            name,
-            Step::Verifying {
-                server: server.clone(),
-            },
-        );
-        verify(name, &credential, &target.identity)
-            .await
-            .map_err(|e| {
-                framed(
-                    e,
-                    format!("the new kubeconfig for {name} does not work, so it was not written"),
-                )
-            })?;
+        verify_new(name, &credential, &target.identity, progress).await?;
     } else {
         progress.step(name, Step::VerifySkipped);
     }
@@ -167,10 +170,28 @@ async fn finish(
     })
 }
 
+/// Checks a new credential before it is written: it authenticates as `id` and is
+/// cluster-admin.
+pub(super) async fn verify_new(
+    name: &ClusterName,
+    credential: &BreakGlassCredential,
+    id: &Identity,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let server = credential.server.clone();
+    progress.step(name, Step::Verifying { server });
+    verify(name, credential, id).await.map_err(|e| {
+        framed(
+            e,
+            format!("the new kubeconfig for {name} does not work, so it was not written"),
+        )
+    })
+}
+
 /// The fleet side must work before we touch the cluster: a trial encryption of a
 /// kubeconfig-shaped document checks sops, the `.sops.yaml` rule and that the rule
 /// encrypts the token, without any real credential.
-async fn preflight(sops: &Sops, target: &Target, progress: &dyn Progress) -> Result<()> {
+pub(super) async fn preflight(sops: &Sops, target: &Target, progress: &dyn Progress) -> Result<()> {
     progress.step(target.cluster.name(), Step::CheckingFleet);
     let probe = BreakGlassCredential {
         server: "https://preflight.invalid".into(),
@@ -295,7 +316,7 @@ async fn verify(
 }
 
 /// Prefixes what a failed check means to the error, keeping its hint.
-fn framed(e: Error, meaning: String) -> Error {
+pub(super) fn framed(e: Error, meaning: String) -> Error {
     let framed = Error::failed(format!("{meaning}: {}", e.message()));
     match e.hint() {
         Some(hint) => framed.with_hint(hint),

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::batch;
 use super::lifecycle::{self, Outcome, Progress, Step, Target};
+use super::self_rotation::{self, Stage};
 use crate::cluster::{AdminAccess, Identity, Manifest};
 use crate::error::{Context as _, Error, Result};
 use crate::fleet::{Cluster, ClusterName, Fleet};
@@ -77,13 +78,23 @@ pub fn target(
     single: bool,
 ) -> Result<Target> {
     let context = admin_context(&cluster, access.kube_context.as_deref(), single)?;
+    let admin = AdminAccess {
+        kubeconfig: access.kubeconfig.clone(),
+        context,
+    };
+    target_reached_by(cluster, admin, access, server)
+}
+
+fn target_reached_by(
+    cluster: Cluster,
+    admin: AdminAccess,
+    access: &AccessArgs,
+    server: Option<String>,
+) -> Result<Target> {
     let identity = Identity::for_config(&cluster.config()?);
     Ok(Target {
         cluster,
-        access: AdminAccess {
-            kubeconfig: access.kubeconfig.clone(),
-            context,
-        },
+        access: admin,
         server,
         token_timeout: access.timeout,
         verify: !access.no_verify,
@@ -233,8 +244,20 @@ pub struct RotateArgs {
     /// Summary format; `json` is documented in docs/json-output.md.
     #[arg(long, short, value_enum, default_value_t)]
     pub output: OutputFormat,
+    /// Whose credential does the rotation: an admin login (kube context), or the
+    /// break-glass credential in the fleet file itself, so that only the age key is
+    /// needed (one cluster; make-before-break; re-run to finish an interrupted run).
+    #[arg(long, value_enum, default_value_t, value_name = "CREDENTIAL")]
+    pub via: Via,
     #[command(flatten)]
     pub access: AccessArgs,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Via {
+    #[default]
+    Admin,
+    BreakGlass,
 }
 
 pub async fn rotate(fleet: &Fleet, args: &RotateArgs, ui: &mut Ui) -> Result<u8> {
@@ -244,6 +267,12 @@ pub async fn rotate(fleet: &Fleet, args: &RotateArgs, ui: &mut Ui) -> Result<u8>
             "--server names one apiserver: use it with one cluster",
         ));
     }
+    if args.via == Via::BreakGlass {
+        let [cluster] = self_rotation_cluster(clusters, args)?;
+        let reached = AdminAccess::default(); // unused: the break-glass file is the login
+        let target = target_reached_by(cluster, reached, &args.access, args.server.clone())?;
+        return rotate_one(fleet, target, args, ui).await.map(|()| 0);
+    }
     if let [cluster] = clusters.as_slice() {
         let target = target(cluster.clone(), &args.access, args.server.clone(), true)?;
         return rotate_one(fleet, target, args, ui).await.map(|()| 0);
@@ -251,15 +280,49 @@ pub async fn rotate(fleet: &Fleet, args: &RotateArgs, ui: &mut Ui) -> Result<u8>
     batch::rotate(fleet, clusters, args, ui).await
 }
 
+/// `--via break-glass` logs in with the file and verifies every credential it writes
+/// because it goes on working with it: admin-login and `--no-verify` flags are mistakes.
+fn self_rotation_cluster(clusters: Vec<Cluster>, args: &RotateArgs) -> Result<[Cluster; 1]> {
+    let access = &args.access;
+    let misplaced = [
+        ("--kube-context", access.kube_context.is_some()),
+        ("--kubeconfig", access.kubeconfig.is_some()),
+        ("--no-verify", access.no_verify),
+    ];
+    if let Some((flag, _)) = misplaced.iter().find(|(_, given)| *given) {
+        return Err(Error::usage(format!(
+            "{flag} does not go with --via break-glass, which logs in with the break-glass file and verifies each credential before using it"
+        )));
+    }
+    <[Cluster; 1]>::try_from(clusters).map_err(|_| {
+        Error::usage("--via break-glass rotates one cluster at a time")
+            .with_hint("run it once per cluster")
+    })
+}
+
 async fn rotate_one(fleet: &Fleet, target: Target, args: &RotateArgs, ui: &mut Ui) -> Result<()> {
-    if args.access.dry_run {
-        return dry_run(Action::Rotate, &target, ui).await;
+    match (args.access.dry_run, args.via) {
+        (true, Via::Admin) => return dry_run(Action::Rotate, &target, ui).await,
+        (true, Via::BreakGlass) => {
+            let plan = self_rotation::plan(&target)?;
+            return ui
+                .out
+                .write_all(plan.as_bytes())
+                .context(|| "writing to stdout".into());
+        }
+        (false, _) => {}
     }
     let recorder = args.access.git.recorder(fleet)?;
     let sops = Sops::locate(fleet.root()).await?;
     let progress = StderrProgress::new(ui.err_style);
-    let outcome = lifecycle::rotate(&sops, &target, &progress).await?;
+    let outcome = match args.via {
+        Via::Admin => lifecycle::rotate(&sops, &target, &progress).await?,
+        Via::BreakGlass => self_rotation::rotate(&sops, &target, &progress).await?,
+    };
     report_written(Action::Rotate, &target, &outcome, ui)?;
+    if args.via == Via::BreakGlass {
+        progress.step(target.cluster.name(), Step::SelfRotation(Stage::Record));
+    }
     record(&recorder, Action::Rotate, &[(&target, &outcome)], ui)
 }
 
@@ -279,6 +342,7 @@ pub fn describe(step: &Step, style: Style) -> String {
         ),
         Step::Sealing { file } => format!("encrypting to {file}"),
         Step::Warning(message) => format!("{} {message}", style.yellow("warning:")),
+        Step::SelfRotation(stage) => stage.to_string(),
     }
 }
 

@@ -4,6 +4,7 @@ pub mod batch;
 pub mod check;
 pub mod lifecycle;
 pub mod mint;
+pub mod self_rotation;
 pub mod session;
 pub mod status;
 

@@ -1,0 +1,286 @@
+//! `rotate --via break-glass`: rotating a cluster's break-glass token with that token
+//! itself, so that the fleet repo and the age key are all a maintainer needs.
+//!
+//! Make-before-break through a stand-in account ([`Identity::temporary`],
+//! `break-glass-next`). A legacy token is bound to its ServiceAccount's UID and dies with
+//! it, so the stand-in must be another ServiceAccount, not a second Secret of
+//! `break-glass`. The break-glass file always holds a working cluster-admin credential:
+//! the old token until the stand-in's replaces it (stage 3), the stand-in's until the new
+//! token replaces it (stage 5). Every stage after the first works with what the file
+//! holds, so what it holds tells a re-run where to pick up:
+//!
+//! - `break-glass-next`: interrupted in stage 4 or 5; resume at stage 4 (a new token
+//!   minted but not yet written is simply revoked again);
+//! - `break-glass`: interrupted in stages 1-3 (nothing revoked yet) or 5-7 (the new token
+//!   is written); start at stage 2. After 5-7 that rotates once more, which is harmless
+//!   and cheaper to explain than telling an old token from a new one.
+
+use std::fmt;
+
+use kube::Client;
+
+use super::lifecycle::{self, Outcome, Progress, Step, Target, framed};
+use crate::breakglass;
+use crate::cluster::{self, Manifest};
+use crate::error::{Error, Result};
+use crate::kubeconfig::{self, BreakGlassCredential};
+use crate::sops::Sops;
+
+/// The stages of a self-rotation, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Identify,
+    MintStandIn,
+    SealStandIn,
+    Replace,
+    SealNew,
+    RemoveStandIn,
+    Record,
+}
+
+impl Stage {
+    const ALL: [Stage; 7] = [
+        Stage::Identify,
+        Stage::MintStandIn,
+        Stage::SealStandIn,
+        Stage::Replace,
+        Stage::SealNew,
+        Stage::RemoveStandIn,
+        Stage::Record,
+    ];
+
+    fn text(self) -> &'static str {
+        match self {
+            Stage::Identify => {
+                "decrypting the break-glass file and asking the cluster whose credential it holds"
+            }
+            Stage::MintStandIn => "creating the stand-in account and waiting for its token",
+            Stage::SealStandIn => "verifying the stand-in's credential and writing it to the file",
+            Stage::Replace => {
+                "as the stand-in: revoking the old break-glass token and minting a new one"
+            }
+            Stage::SealNew => "verifying the new break-glass credential and writing it to the file",
+            Stage::RemoveStandIn => {
+                "with the credential now in the file: deleting the stand-in account"
+            }
+            Stage::Record => "recording the file in Git",
+        }
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let number = *self as usize + 1;
+        write!(f, "step {number}/{}: {}", Stage::ALL.len(), self.text())
+    }
+}
+
+/// Rotates with the credential in the break-glass file, resuming an interrupted run.
+/// Stage 7 (the commit) is the caller's.
+pub async fn rotate(sops: &Sops, target: &Target, progress: &dyn Progress) -> Result<Outcome> {
+    let name = target.cluster.name();
+    progress.step(name, Step::SelfRotation(Stage::Identify));
+    lifecycle::preflight(sops, target, progress).await?;
+    let (client, current) = from_file(sops, target).await?;
+    let user = cluster::whoami(&client)
+        .await
+        .map_err(|e| unusable_file(e, target))?;
+    let server = target.server.clone().unwrap_or(current.server);
+    let stand_in = target.identity.temporary();
+    if user == stand_in.username() {
+        let file = target.cluster.break_glass_rel();
+        progress.step(
+            name,
+            Step::Warning(format!(
+                "resuming an interrupted self-rotation: {file} holds the stand-in's credential"
+            )),
+        );
+    } else if user == target.identity.username() {
+        swap_in_stand_in(sops, target, &client, &server, progress)
+            .await
+            .map_err(|e| framed(e, "self-rotation stopped before revoking anything".into()))?;
+    } else {
+        return Err(Error::failed(format!(
+            "{} authenticates as {user}, neither {} nor the stand-in {}: refusing to self-rotate",
+            target.cluster.break_glass_rel(),
+            target.identity.username(),
+            stand_in.username()
+        ))
+        .with_hint(admin_rotation_hint(target)));
+    }
+    let outcome = replace(sops, target, server, progress)
+        .await
+        .map_err(|e| stand_in_kept(e, target))?;
+    progress.step(name, Step::SelfRotation(Stage::RemoveStandIn));
+    let (client, _) = from_file(sops, target).await?;
+    cluster::remove(&client, &stand_in)
+        .await
+        .map_err(|e| stand_in_left(e, target))?;
+    Ok(outcome)
+}
+
+/// Stages 2 and 3, with the break-glass credential.
+async fn swap_in_stand_in(
+    sops: &Sops,
+    target: &Target,
+    client: &Client,
+    server: &str,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let name = target.cluster.name();
+    let stand_in = target.identity.temporary();
+    progress.step(name, Step::SelfRotation(Stage::MintStandIn));
+    cluster::apply(client, &stand_in).await?;
+    progress.step(name, Step::WaitingForToken);
+    let minted = cluster::wait_for_token(client, &stand_in, None, target.token_timeout).await?;
+    progress.step(name, Step::SelfRotation(Stage::SealStandIn));
+    let credential = BreakGlassCredential {
+        server: server.to_string(),
+        ca_pem: minted.ca_pem,
+        token: minted.token,
+    };
+    lifecycle::verify_new(name, &credential, &stand_in, progress).await?;
+    let file = target.cluster.break_glass_rel();
+    progress.step(name, Step::Sealing { file });
+    breakglass::seal(sops, &target.cluster, &credential).await
+}
+
+/// Stages 4 and 5, with the stand-in's credential from the file.
+async fn replace(
+    sops: &Sops,
+    target: &Target,
+    server: String,
+    progress: &dyn Progress,
+) -> Result<Outcome> {
+    progress.step(target.cluster.name(), Step::SelfRotation(Stage::Replace));
+    let (client, _) = from_file(sops, target).await?;
+    let old = cluster::current_token(&client, &target.identity).await?;
+    let minted = lifecycle::remint(&client, target, old.as_ref(), progress).await?;
+    progress.step(target.cluster.name(), Step::SelfRotation(Stage::SealNew));
+    lifecycle::finish(sops, target, server, minted, progress).await
+}
+
+/// A client with the credential the break-glass file holds now.
+async fn from_file(sops: &Sops, target: &Target) -> Result<(Client, BreakGlassCredential)> {
+    let credential = breakglass::open(sops, &target.cluster).await?;
+    let config = kubeconfig::build(target.cluster.name(), &credential);
+    Ok((cluster::connect_with(config).await?, credential))
+}
+
+fn admin_rotation_hint(target: &Target) -> String {
+    format!(
+        "rotate with an admin login instead: kube-dc bootstrap break-glass rotate {} --kube-context <admin>",
+        target.cluster.name()
+    )
+}
+
+fn unusable_file(e: Error, target: &Target) -> Error {
+    let meaning = format!(
+        "the credential in {} does not work, and self-rotation needs one that does",
+        target.cluster.break_glass_rel()
+    );
+    framed(e, meaning).with_hint(admin_rotation_hint(target))
+}
+
+/// After stage 3 the file holds the stand-in's credential, which keeps working.
+fn stand_in_kept(e: Error, target: &Target) -> Error {
+    framed(
+        e,
+        format!(
+            "self-rotation of {} stopped; {} holds the stand-in's working credential",
+            target.cluster.name(),
+            target.cluster.break_glass_rel()
+        ),
+    )
+    .with_hint(rerun_hint(target))
+}
+
+fn stand_in_left(e: Error, target: &Target) -> Error {
+    framed(
+        e,
+        format!(
+            "the new break-glass credential is written to {}, but the stand-in account is still on the cluster",
+            target.cluster.break_glass_rel()
+        ),
+    )
+    .with_hint(rerun_hint(target))
+}
+
+fn rerun_hint(target: &Target) -> String {
+    format!(
+        "re-run to finish: kube-dc bootstrap break-glass rotate {} --via break-glass",
+        target.cluster.name()
+    )
+}
+
+/// `--dry-run`: the stages and the objects they touch. Nothing is decrypted or contacted.
+pub fn plan(target: &Target) -> Result<String> {
+    let (id, stand_in) = (&target.identity, target.identity.temporary());
+    let file = target.cluster.break_glass_rel();
+    let manifest: String = Manifest::new(&stand_in)
+        .to_yaml()?
+        .lines()
+        .map(|l| format!("     {l}\n"))
+        .collect();
+    let details = [
+        format!(
+            "{file} must authenticate as {} (start at step 2) or as {} (an interrupted run: resume at step 4)",
+            id.username(),
+            stand_in.username()
+        ),
+        format!("server-side apply:\n{manifest}"),
+        format!("then {file} holds the stand-in's credential"),
+        format!(
+            "delete Secret {0}/{1} and ServiceAccount {0}/{2}, re-apply them and wait for a new token",
+            id.namespace, id.secret, id.service_account
+        ),
+        format!(
+            "check that it authenticates as {} with cluster-admin",
+            id.username()
+        ),
+        format!(
+            "delete Secret {0}/{1}, ServiceAccount {0}/{2} and ClusterRoleBinding {3}",
+            stand_in.namespace, stand_in.secret, stand_in.service_account, stand_in.binding
+        ),
+        format!("commit {file}, push as the git flags say"),
+    ];
+    let mut text = format!(
+        "dry run: rotate {} --via break-glass (nothing will be changed)\n",
+        target.cluster.name()
+    );
+    for (stage, detail) in Stage::ALL.iter().zip(details) {
+        text += &format!("{stage}\n   {}\n", detail.trim_end());
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::Identity;
+
+    #[test]
+    fn the_stand_in_has_its_own_service_account_binding_and_secret() {
+        for namespace in ["kube-system", "bg-beta"] {
+            let id = Identity::in_namespace(namespace);
+            let stand_in = id.temporary();
+            assert_eq!(stand_in.namespace, namespace);
+            assert_ne!(stand_in.service_account, id.service_account);
+            assert_ne!(stand_in.secret, id.secret);
+            assert_ne!(stand_in.binding, id.binding);
+            assert_eq!(
+                stand_in.username(),
+                format!("system:serviceaccount:{namespace}:break-glass-next")
+            );
+        }
+    }
+
+    #[test]
+    fn stages_are_numbered_in_order() {
+        assert_eq!(
+            Stage::Identify.to_string(),
+            format!("step 1/7: {}", Stage::Identify.text())
+        );
+        assert!(Stage::Record.to_string().starts_with("step 7/7: "));
+    }
+}
