@@ -210,13 +210,23 @@ async fn collect(
     ui: &mut Ui,
 ) -> Result<FleetStatus> {
     let rels: Vec<String> = clusters.iter().map(Cluster::break_glass_rel).collect();
-    let git = GitFacts::read(fleet, &rels, ui)?;
     let sops_config = SopsConfig::load(&fleet.sops_config_path())?;
     let scanner = Scanner::new(&sops_config);
     let now = Utc::now();
+    // The history walk and reading the files are independent: use both cores.
+    let (git, files) = std::thread::scope(|scope| {
+        let git = scope.spawn(|| GitFacts::read(fleet, &rels, ui));
+        let files: Vec<Result<Option<FileFacts>>> = clusters
+            .iter()
+            .map(|c| FileFacts::read(c, &sops_config, &scanner))
+            .collect();
+        (git.join().expect("the Git thread panicked"), files)
+    });
+    let git = git?;
     let mut statuses: Vec<ClusterStatus> = clusters
         .iter()
-        .map(|c| inspect(c, &git, &sops_config, &scanner, now))
+        .zip(files)
+        .map(|(c, file)| Ok(inspect(c, &git, file?, now)))
         .collect::<Result<_>>()?;
     if !args.no_decrypt {
         decrypt_all(fleet, clusters, &mut statuses).await?;
@@ -299,21 +309,66 @@ impl GitFacts {
     }
 }
 
-/// Everything that needs no key.
+/// What the break-glass file itself says, read without Git or a key.
+struct FileFacts {
+    size: u64,
+    modified: Option<DateTime<Utc>>,
+    sops: Option<SopsInfo>,
+    sops_lastmodified: Option<DateTime<Utc>>,
+    problems: Vec<Problem>,
+}
+
+impl FileFacts {
+    /// `None` when the cluster has no break-glass file.
+    fn read(
+        cluster: &Cluster,
+        config: &SopsConfig,
+        scanner: &Scanner,
+    ) -> Result<Option<FileFacts>> {
+        let rel = cluster.break_glass_rel();
+        let path = cluster.break_glass_path();
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(Error::failed(format!(
+                    "cannot read {}: {e}",
+                    path.display()
+                )));
+            }
+        };
+        let meta = std::fs::metadata(&path).context(|| format!("{}", path.display()))?;
+        let sops_meta = std::str::from_utf8(&bytes)
+            .ok()
+            .and_then(|t| SopsMetadata::from_yaml(t).ok().flatten());
+        Ok(Some(FileFacts {
+            size: meta.len(),
+            modified: meta.modified().ok().map(DateTime::<Utc>::from),
+            sops: sops_meta
+                .as_ref()
+                .map(|m| sops_info(m, config.rule_for(&rel).map(|r| &r.age_recipients))),
+            sops_lastmodified: sops_meta.and_then(|m| m.lastmodified?.parse().ok()),
+            problems: scanner
+                .break_glass(&rel, cluster.name(), &bytes)
+                .into_iter()
+                .map(problem_from_finding)
+                .collect(),
+        }))
+    }
+}
+
 fn inspect(
     cluster: &Cluster,
     git: &GitFacts,
-    config: &SopsConfig,
-    scanner: &Scanner,
+    file: Option<FileFacts>,
     now: DateTime<Utc>,
-) -> Result<ClusterStatus> {
+) -> ClusterStatus {
     let rel = cluster.break_glass_rel();
-    let path = cluster.break_glass_path();
     let last_commit = git.commits.get(&rel).cloned();
     let mut status = ClusterStatus {
         cluster: cluster.name().to_string(),
         file: rel.clone(),
-        path: path.clone(),
+        path: cluster.break_glass_path(),
         state: git.state(&rel, last_commit.as_ref()),
         last_commit,
         token_age_seconds: None,
@@ -325,45 +380,23 @@ fn inspect(
         server: None,
         problems: Vec::new(),
     };
-    let bytes = match std::fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            status.state = State::NotAdopted;
-            return Ok(status);
-        }
-        Err(e) => {
-            return Err(Error::failed(format!(
-                "cannot read {}: {e}",
-                path.display()
-            )));
-        }
+    let Some(file) = file else {
+        status.state = State::NotAdopted;
+        return status;
     };
-    let meta = std::fs::metadata(&path).context(|| format!("{}", path.display()))?;
-    status.encrypted_size_bytes = Some(meta.len());
-    status.modified = meta.modified().ok().map(DateTime::<Utc>::from);
-    let sops_meta = std::str::from_utf8(&bytes)
-        .ok()
-        .and_then(|t| SopsMetadata::from_yaml(t).ok().flatten());
-    status.sops = sops_meta
-        .as_ref()
-        .map(|m| sops_info(m, config.rule_for(&rel).map(|r| &r.age_recipients)));
+    status.encrypted_size_bytes = Some(file.size);
+    status.modified = file.modified;
+    status.sops = file.sops;
+    status.problems = file.problems;
     let (age_from, source) = match (&status.state, &status.last_commit) {
         (State::Committed | State::Unpushed, Some(c)) => (Some(c.date), AgeSource::Commit),
-        _ => (
-            sops_meta.and_then(|m| m.lastmodified?.parse().ok()),
-            AgeSource::SopsLastmodified,
-        ),
+        _ => (file.sops_lastmodified, AgeSource::SopsLastmodified),
     };
     if let Some(from) = age_from {
         status.token_age_seconds = Some((now - from).num_seconds().max(0));
         status.age_source = Some(source);
     }
-    status.problems = scanner
-        .break_glass(&rel, cluster.name(), &bytes)
-        .into_iter()
-        .map(problem_from_finding)
-        .collect();
-    Ok(status)
+    status
 }
 
 fn sops_info(

@@ -27,12 +27,13 @@ impl Repo {
             Err(e) if e.code() == git2::ErrorCode::UnbornBranch => return Ok(HashMap::new()),
             Err(e) => return Err(git_error("reading HEAD", e)),
         };
+        let mut dirs = DirCache::new(&self.repo, head_tree);
         let wanted: Vec<(String, Oid)> = rels
             .iter()
             .filter_map(|rel| {
                 let path = self.repo_path(rel);
-                let entry = head_tree.get_path(std::path::Path::new(&path)).ok()?;
-                Some((path, entry.id()))
+                let blob = dirs.entry_id(&path)?;
+                Some((path, blob))
             })
             .collect();
         // Re-hashing every tree read was a quarter of the walk's time; `git log` does not
@@ -194,6 +195,9 @@ fn changed_entries(tree: &Tree, base: Option<&Tree>) -> Vec<usize> {
     if tree.id() == base.id() {
         return Vec::new();
     }
+    if tree.len() == base.len() {
+        return changed_in_place(tree, base);
+    }
     let mut changed = Vec::new();
     let mut other = base.iter().peekable();
     for (i, entry) in tree.iter().enumerate() {
@@ -209,6 +213,24 @@ fn changed_entries(tree: &Tree, base: Option<&Tree>) -> Vec<usize> {
         }
     }
     changed
+}
+
+/// The common case, a commit that changed entries without adding or removing any: compare
+/// ids position by position (no name comparisons, which dominated the walk), then confirm
+/// each difference by name, since an add plus a remove also keeps the length and shifts
+/// positions.
+fn changed_in_place(tree: &Tree, base: &Tree) -> Vec<usize> {
+    (0..tree.len())
+        .filter(|&i| match (tree.get(i), base.get(i)) {
+            (Some(a), Some(b)) => a.id() != b.id(),
+            _ => true,
+        })
+        .filter(|&i| {
+            let entry = tree.get(i).expect("index below len");
+            base.get_name_bytes(entry.name_bytes())
+                .is_none_or(|old| old.id() != entry.id())
+        })
+        .collect()
 }
 
 /// Git's tree entry order: byte order, a directory's name compared as if ending in `/`.
@@ -228,6 +250,42 @@ fn git_order(a: &TreeEntry, b: &TreeEntry) -> Ordering {
     an[..n]
         .cmp(&bn[..n])
         .then_with(|| end(a, n).cmp(&end(b, n)))
+}
+
+/// `HEAD`'s directories by path, each read once: `Tree::get_path` re-reads every level for
+/// every path, which on 1,000 clusters meant re-parsing `clusters/` 1,000 times.
+struct DirCache<'r> {
+    repo: &'r Repository,
+    dirs: HashMap<String, Option<Tree<'r>>>,
+}
+
+impl<'r> DirCache<'r> {
+    fn new(repo: &'r Repository, root: Tree<'r>) -> Self {
+        DirCache {
+            repo,
+            dirs: HashMap::from([(String::new(), Some(root))]),
+        }
+    }
+
+    /// The id of the entry at `path` (`a/b/file`), if there is one.
+    fn entry_id(&mut self, path: &str) -> Option<Oid> {
+        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+        let tree = self.dir(dir)?;
+        tree.get_name(name).map(|e| e.id())
+    }
+
+    fn dir(&mut self, dir: &str) -> Option<Tree<'r>> {
+        if let Some(known) = self.dirs.get(dir) {
+            return known.clone();
+        }
+        let (parent, name) = dir.rsplit_once('/').unwrap_or(("", dir));
+        let tree = self
+            .dir(parent)
+            .and_then(|p| p.get_name(name).map(|e| e.id()))
+            .and_then(|id| self.repo.find_tree(id).ok());
+        self.dirs.insert(dir.to_string(), tree.clone());
+        tree
+    }
 }
 
 /// Keeps the trees of this commit and the previous one: in a linear history a commit's
