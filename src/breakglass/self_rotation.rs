@@ -112,8 +112,7 @@ pub async fn rotate(sops: &Sops, target: &Target, progress: &dyn Progress) -> Re
         .await
         .map_err(|e| stand_in_kept(e, target))?;
     progress.step(name, Step::SelfRotation(Stage::RemoveStandIn));
-    let (client, _) = from_file(sops, target).await?;
-    cluster::remove(&client, &stand_in)
+    remove_stand_in(sops, target)
         .await
         .map_err(|e| stand_in_left(e, target))?;
     Ok(outcome)
@@ -158,6 +157,12 @@ async fn replace(
     let minted = lifecycle::remint(&client, target, old.as_ref(), progress).await?;
     progress.step(target.cluster.name(), Step::SelfRotation(Stage::SealNew));
     lifecycle::finish(sops, target, server, minted, progress).await
+}
+
+/// Stage 6, with the new credential from the file.
+async fn remove_stand_in(sops: &Sops, target: &Target) -> Result<()> {
+    let (client, _) = from_file(sops, target).await?;
+    cluster::remove(&client, &target.identity.temporary()).await
 }
 
 /// A client with the credential the break-glass file holds now.
