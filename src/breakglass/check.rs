@@ -85,22 +85,33 @@ fn selected(rel: &str, filters: &[String]) -> bool {
 }
 
 /// Runs the rules over `rels`, reading a file's bytes only when its path calls for it.
-fn scan(
+fn scan<R>(
     rels: &[String],
     sops_config: &SopsConfig,
-    is_cluster_dir: impl Fn(&str) -> bool,
-    mut read: impl FnMut(&str) -> Result<Vec<u8>>,
-) -> Result<Report> {
+    is_cluster_dir: impl Fn(&str) -> bool + Sync,
+    reader: impl Fn() -> Result<R> + Sync,
+) -> Result<Report>
+where
+    R: FnMut(&str) -> Result<Vec<u8>>,
+{
     let scanner = Scanner::new(sops_config);
+    // Reading and parsing thousands of files is the check's whole cost: one chunk per
+    // core, each with its own reader (a git2 Repository is not shared across threads).
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let chunk = rels.len().div_ceil(threads).max(256);
+    let parts: Vec<Result<Vec<Finding>>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = rels
+            .chunks(chunk)
+            .map(|part| scope.spawn(|| scan_part(part, &scanner, &is_cluster_dir, reader()?)))
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a check thread panicked"))
+            .collect()
+    });
     let mut findings = Vec::new();
-    for rel in rels {
-        match leak_scan::classify(rel, &is_cluster_dir) {
-            PathClass::Flagged(finding) => findings.push(finding),
-            PathClass::BreakGlass(cluster) => {
-                findings.extend(scanner.break_glass(rel, &cluster, &read(rel)?))
-            }
-            PathClass::Other => findings.extend(scanner.other(rel, &read(rel)?)),
-        }
+    for part in parts {
+        findings.extend(part?);
     }
     findings.sort_by(|a, b| (&a.path, a.line, a.rule).cmp(&(&b.path, b.line, b.rule)));
     Ok(Report {
@@ -109,13 +120,31 @@ fn scan(
     })
 }
 
+fn scan_part(
+    rels: &[String],
+    scanner: &Scanner,
+    is_cluster_dir: &(impl Fn(&str) -> bool + Sync),
+    mut read: impl FnMut(&str) -> Result<Vec<u8>>,
+) -> Result<Vec<Finding>> {
+    let mut findings = Vec::new();
+    for rel in rels {
+        match leak_scan::classify(rel, is_cluster_dir) {
+            PathClass::Flagged(finding) => findings.push(finding),
+            PathClass::BreakGlass(cluster) => {
+                findings.extend(scanner.break_glass(rel, &cluster, &read(rel)?))
+            }
+            PathClass::Other => findings.extend(scanner.other(rel, &read(rel)?)),
+        }
+    }
+    Ok(findings)
+}
+
 // --- staged blobs -------------------------------------------------------------------
 
 /// The index git is committing: `FROM_ENV` honours `GIT_DIR` and `GIT_INDEX_FILE`, which
 /// `git commit -a` and `git commit <paths>` point at a temporary index.
 fn check_staged(fleet: &Fleet, filters: &[String]) -> Result<Report> {
-    let repo = Repository::open_ext(fleet.root(), RepositoryOpenFlags::FROM_ENV, [""; 0])
-        .map_err(|e| Error::usage(format!("--staged needs a Git repository: {}", e.message())))?;
+    let repo = open_staged(fleet)?;
     ensure_same_repo(&repo, fleet)?;
     let index = repo
         .index()
@@ -131,13 +160,36 @@ fn check_staged(fleet: &Fleet, filters: &[String]) -> Result<Report> {
         .iter()
         .map(|(rel, oid)| (rel.as_str(), *oid))
         .collect();
-    let in_index = |rel: &str| index.get_path(Path::new(rel), 0).is_some();
+    let cluster_dirs = cluster_dirs_in(&index);
     scan(
         &rels,
         &sops_config,
-        |dir| in_index(&format!("{dir}/{CLUSTER_CONFIG}")),
-        |rel| read_blob(&repo, oids[rel], rel),
+        |dir| cluster_dirs.contains(dir),
+        || {
+            let (repo, oids) = (open_staged(fleet)?, &oids);
+            Ok(move |rel: &str| read_blob(&repo, oids[rel], rel))
+        },
     )
+}
+
+fn open_staged(fleet: &Fleet) -> Result<Repository> {
+    // Re-hashing each blob on read is a tenth of the check; git itself does not verify
+    // objects on read, and the check never writes.
+    git2::opts::strict_hash_verification(false);
+    Repository::open_ext(fleet.root(), RepositoryOpenFlags::FROM_ENV, [""; 0])
+        .map_err(|e| Error::usage(format!("--staged needs a Git repository: {}", e.message())))
+}
+
+/// Directories holding a staged `cluster-config.env`.
+fn cluster_dirs_in(index: &Index) -> std::collections::HashSet<String> {
+    let suffix = format!("/{CLUSTER_CONFIG}");
+    index
+        .iter()
+        .filter_map(|e| {
+            let path = String::from_utf8(e.path).ok()?;
+            path.strip_suffix(&suffix).map(String::from)
+        })
+        .collect()
 }
 
 fn ensure_same_repo(repo: &Repository, fleet: &Fleet) -> Result<()> {
@@ -260,7 +312,7 @@ fn check_work_tree(fleet: &Fleet, filters: &[String]) -> Result<Report> {
         &rels,
         &sops_config,
         |dir| root.join(dir).join(CLUSTER_CONFIG).is_file(),
-        |rel| std::fs::read(root.join(rel)).context(|| format!("cannot read {rel}")),
+        || Ok(|rel: &str| std::fs::read(root.join(rel)).context(|| format!("cannot read {rel}"))),
     )
 }
 
