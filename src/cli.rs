@@ -85,11 +85,17 @@ pub enum BreakGlass {
     /// current token (use rotate for a new one). Run it with an admin context:
     ///   unset KUBECONFIG; kube-dc bootstrap break-glass adopt <cluster> --kube-context <admin>
     Adopt(breakglass::mint::AdoptArgs),
-    /// Replace a cluster's break-glass token (after every break-glass session).
+    /// Replace break-glass tokens (after every session; many clusters after an incident).
     ///
-    /// Deletes the token Secret (revoking the old token), re-applies, waits for a new token,
-    /// verifies it and re-encrypts the file. If a step after the delete fails, the error says
-    /// so and prints the adopt command that recovers.
+    /// With an admin context: checks the server URL with the current token, revokes it
+    /// (deletes the token Secret and the ServiceAccount), re-applies, waits for a new token,
+    /// verifies it and re-encrypts the file. If a step after the revocation fails, the error
+    /// says so and prints the adopt command that recovers.
+    /// Several clusters (names, globs like 'eu/*', or --all) run --jobs at a time, with a
+    /// summary; exit 1 when any failed.
+    ///
+    /// With --via break-glass: no admin login at all, only the fleet file and the age key;
+    /// make-before-break through a stand-in account, resumable after any interruption.
     Rotate(breakglass::mint::RotateArgs),
     /// Report break-glass files (one cluster, or --all) without contacting any cluster.
     ///
