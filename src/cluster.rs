@@ -202,7 +202,7 @@ fn api_error(what: &str, e: kube::Error) -> Error {
         kube::Error::Api(status) if status.code == 401 => {
             Error::failed(format!("{what}: unauthorized (the apiserver rejected the credentials): {}", status.message))
         }
-        kube::Error::HyperError(_) | kube::Error::Service(_) => {
+        _ if is_transport(&e) => {
             Error::failed(format!(
                 "{what}: cannot reach the apiserver: {}",
                 error_chain(&e)
@@ -211,6 +211,64 @@ fn api_error(what: &str, e: kube::Error) -> Error {
         }
         _ => Error::failed(format!("{what}: {e}")),
     }
+}
+
+/// The request never got an answer: connection refused, TLS, DNS.
+fn is_transport(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::HyperError(_) | kube::Error::Service(_))
+}
+
+/// Why a read for a report failed: one cluster that cannot be reached is a row of the
+/// report, told apart from an apiserver that answered with an error.
+pub enum ReadFailure {
+    /// No answer: connection refused, TLS, DNS, or the deadline passed.
+    Unreachable(Error),
+    /// The apiserver answered with an error (e.g. forbidden).
+    Failed(Error),
+}
+
+/// [`call`], telling "no answer" from "answered with an error".
+async fn read<T>(
+    what: &str,
+    fut: impl Future<Output = kube::Result<T>>,
+) -> std::result::Result<T, ReadFailure> {
+    let mut answered = false;
+    let outcome = call(what, async {
+        let result = fut.await;
+        answered = !matches!(&result, Err(e) if is_transport(e));
+        result
+    })
+    .await;
+    outcome.map_err(|e| match answered {
+        true => ReadFailure::Failed(e),
+        false => ReadFailure::Unreachable(e),
+    })
+}
+
+/// The break-glass ServiceAccount and token Secret as the cluster holds them now.
+pub struct LiveObjects {
+    pub service_account: Option<ServiceAccount>,
+    pub secret: Option<Secret>,
+}
+
+/// Reads the ServiceAccount and the token Secret of `id`, changing nothing.
+pub async fn read_objects(
+    client: &Client,
+    id: &Identity,
+) -> std::result::Result<LiveObjects, ReadFailure> {
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &id.namespace);
+    let what = format!(
+        "reading ServiceAccount {}/{}",
+        id.namespace, id.service_account
+    );
+    let service_account = read(&what, accounts.get_opt(&id.service_account)).await?;
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &id.namespace);
+    let what = format!("reading Secret {}/{}", id.namespace, id.secret);
+    let secret = read(&what, secrets.get_opt(&id.secret)).await?;
+    Ok(LiveObjects {
+        service_account,
+        secret,
+    })
 }
 
 /// "a: b: c" from an error and its sources: hyper's top-level text alone says little.

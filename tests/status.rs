@@ -393,6 +393,7 @@ fn json_fields_are_stable_and_documented() {
             "repository",
             "max_age_seconds",
             "decrypted",
+            "live",
             "clusters",
             "summary",
         ],
@@ -418,6 +419,7 @@ fn json_fields_are_stable_and_documented() {
             "sops",
             "decryption",
             "server",
+            "live",
             "problems",
         ],
     );

@@ -105,7 +105,11 @@ fn target_reached_by(
 /// `--kube-context` (with `{cluster}` filled in), else `KUBE_CONTEXT` from the cluster's
 /// config, else the current context — but only for a single cluster: for many, one
 /// current context cannot be right for all, so it is an error rather than a guess.
-fn admin_context(cluster: &Cluster, flag: Option<&str>, single: bool) -> Result<Option<String>> {
+pub(crate) fn admin_context(
+    cluster: &Cluster,
+    flag: Option<&str>,
+    single: bool,
+) -> Result<Option<String>> {
     if let Some(template) = flag {
         return Ok(Some(template.replace("{cluster}", cluster.name().as_str())));
     }

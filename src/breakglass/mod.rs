@@ -3,6 +3,7 @@
 pub mod batch;
 pub mod check;
 pub mod lifecycle;
+pub mod live;
 pub mod mint;
 pub mod self_rotation;
 pub mod session;

@@ -1,6 +1,6 @@
 //! `status <cluster> | --all`: each break-glass file's Git state, last commit, token age,
-//! sops metadata and recipients, and (unless `--no-decrypt`) whether it decrypts. Never
-//! contacts a cluster; decryption happens in memory only.
+//! sops metadata and recipients, and (unless `--no-decrypt`) whether it decrypts. Contacts
+//! no cluster unless `--live` asks for it ([`super::live`]); decryption happens in memory only.
 //!
 //! Git metadata for every cluster comes from one history walk (`git::Repo::last_commits`);
 //! decryptions run in parallel with a bound. The JSON schema is docs/json-output.md.
@@ -25,6 +25,8 @@ use crate::sops_config::SopsConfig;
 use crate::sops_file::SopsMetadata;
 use crate::ui::{OutputFormat, Style, Ui, table};
 
+use super::live::{self, LiveState, LiveStatus, TokenDigest};
+
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("which").required(true).args(["cluster", "all"])))]
 pub struct StatusArgs {
@@ -46,6 +48,17 @@ pub struct StatusArgs {
     /// Never run sops: report only what needs no key (for CI without secrets).
     #[arg(long)]
     pub no_decrypt: bool,
+    /// Also ask each cluster (read-only) whether it still holds the file's token, and
+    /// whether that token was used since the file was written. See docs/live-status.md.
+    #[arg(long, conflicts_with = "no_decrypt")]
+    pub live: bool,
+    /// With --live: kube context with admin rights; may be a template, `{cluster}-admin`.
+    /// Default: KUBE_CONTEXT in cluster-config.env, else (one cluster only) the current one.
+    #[arg(long, value_name = "CONTEXT", requires = "live")]
+    pub kube_context: Option<String>,
+    /// With --live: kubeconfig holding the context(s) (default: $KUBECONFIG, ~/.kube/config).
+    #[arg(long, value_name = "FILE", requires = "live")]
+    pub kubeconfig: Option<PathBuf>,
 }
 
 /// Where the break-glass file stands in Git.
@@ -71,6 +84,11 @@ pub enum ProblemKind {
     TooOld,
     Uncommitted,
     Unpushed,
+    UsedSinceRotation,
+    Stale,
+    Revoked,
+    /// `--live` could not tell: unreachable, no admin context, or an error.
+    LiveUnknown,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -109,7 +127,12 @@ pub struct ClusterStatus {
     pub decryption: Option<Decryption>,
     /// The API server URL in the kubeconfig (only known after decryption).
     pub server: Option<String>,
+    /// `null` without `--live` or when the file did not decrypt.
+    pub live: Option<LiveStatus>,
     pub problems: Vec<Problem>,
+    /// The decrypted token's digest, for `--live`.
+    #[serde(skip)]
+    token_digest: Option<TokenDigest>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -135,6 +158,8 @@ pub struct FleetStatus {
     pub repository: Option<RepositoryInfo>,
     pub max_age_seconds: Option<u64>,
     pub decrypted: bool,
+    /// The clusters were asked too (`--live`).
+    pub live: bool,
     pub clusters: Vec<ClusterStatus>,
     pub summary: Summary,
 }
@@ -231,6 +256,9 @@ async fn collect(
     if !args.no_decrypt {
         decrypt_all(fleet, clusters, &mut statuses).await?;
     }
+    if args.live {
+        add_live(clusters, args, &mut statuses).await;
+    }
     for status in &mut statuses {
         judge(status, args.max_age, &git);
     }
@@ -241,6 +269,7 @@ async fn collect(
         repository: git.repository,
         max_age_seconds: args.max_age.map(|d| d.as_secs()),
         decrypted: !args.no_decrypt,
+        live: args.live,
         summary: Summary {
             clusters: statuses.len(),
             ok: statuses.len() - with_problems,
@@ -378,7 +407,9 @@ fn inspect(
         sops: None,
         decryption: None,
         server: None,
+        live: None,
         problems: Vec::new(),
+        token_digest: None,
     };
     let Some(file) = file else {
         status.state = State::NotAdopted;
@@ -457,6 +488,7 @@ async fn decrypt_all(
         let status = &mut statuses[i];
         match opened {
             Ok(credential) => {
+                status.token_digest = Some(TokenDigest::of(&credential.token));
                 status.server = Some(credential.server);
                 status.decryption = Some(Decryption {
                     ok: true,
@@ -474,6 +506,34 @@ async fn decrypt_all(
     }
     progress.finish_and_clear();
     Ok(())
+}
+
+/// Asks the cluster of every decrypted file, with admin contexts found as rotate finds them.
+async fn add_live(clusters: &[Cluster], args: &StatusArgs, statuses: &mut [ClusterStatus]) {
+    let queries = statuses
+        .iter()
+        .zip(clusters)
+        .enumerate()
+        .filter_map(|(i, (status, cluster))| {
+            let query = live::Query {
+                cluster: cluster.clone(),
+                file_token: status.token_digest.clone()?,
+                file_written_at: status
+                    .sops
+                    .as_ref()
+                    .and_then(|s| s.lastmodified.as_ref()?.parse().ok()),
+            };
+            Some((i, query))
+        })
+        .collect();
+    let access = live::Access {
+        kube_context: args.kube_context.clone(),
+        kubeconfig: args.kubeconfig.clone(),
+        single: args.cluster.is_some(),
+    };
+    for (i, live) in live::inspect_all(queries, access).await {
+        statuses[i].live = Some(live);
+    }
 }
 
 fn progress_bar(len: usize) -> indicatif::ProgressBar {
@@ -542,7 +602,52 @@ fn judge(status: &mut ClusterStatus, max_age: Option<Duration>, git: &GitFacts) 
             "see the message; restore the file from Git or re-run adopt".into(),
         );
     }
+    if let Some(live) = &status.live
+        && let Some((kind, fix)) = live_problem(live.state, name)
+    {
+        add(
+            kind,
+            format!("{}: {}", live.state.label(), live.message),
+            fix,
+        );
+    }
     status.problems.sort_by_key(|p| p.kind as u8);
+}
+
+/// `--check` accepts only `unused since rotation`.
+fn live_problem(state: LiveState, name: &str) -> Option<(ProblemKind, String)> {
+    let rotate = format!("kube-dc bootstrap break-glass rotate {name}");
+    Some(match state {
+        LiveState::UnusedSinceRotation => return None,
+        LiveState::UsedSinceRotation => (ProblemKind::UsedSinceRotation, rotate),
+        LiveState::Stale => (
+            ProblemKind::Stale,
+            format!(
+                "find the file with the cluster's token (another branch or clone, an uncommitted rotation), or {rotate}"
+            ),
+        ),
+        LiveState::Revoked => (
+            ProblemKind::Revoked,
+            format!(
+                "{rotate} (add --no-verify if it stops at checking the current token: that token no longer works)"
+            ),
+        ),
+        LiveState::Unreachable | LiveState::NoAdminContext | LiveState::Error => (
+            ProblemKind::LiveUnknown,
+            "see the message; --kube-context/--kubeconfig choose the admin login".into(),
+        ),
+    })
+}
+
+fn paint_live(style: &Style, state: LiveState) -> String {
+    let label = state.label();
+    match state {
+        LiveState::UnusedSinceRotation => style.green(label),
+        LiveState::Unreachable | LiveState::NoAdminContext | LiveState::Error => {
+            style.yellow(label)
+        }
+        _ => style.red(label),
+    }
 }
 
 fn state_label(state: State) -> &'static str {
@@ -644,6 +749,9 @@ fn render_one(status: &ClusterStatus, format: OutputFormat, ui: &mut Ui) -> Resu
         ("decrypts", decrypt_cell(&style, status)),
         ("server", status.server.clone().unwrap_or_else(dash)),
     ];
+    if let Some(live) = &status.live {
+        rows.extend(live_rows(&style, live));
+    }
     for problem in &status.problems {
         rows.push((
             "problem",
@@ -660,6 +768,57 @@ fn render_one(status: &ClusterStatus, format: OutputFormat, ui: &mut Ui) -> Resu
         .map(|(k, v)| format!("{:<15} {v}\n", format!("{k}:")))
         .collect();
     write_out(ui, &text)
+}
+
+fn live_rows(style: &Style, live: &LiveStatus) -> Vec<(&'static str, String)> {
+    let dash = || "-".to_string();
+    let exists = |e: Option<bool>| match e {
+        Some(true) => "exists",
+        Some(false) => "MISSING",
+        None => "?",
+    };
+    let token = match (live.token_matches, &live.cluster_token_sha256_prefix) {
+        (Some(true), _) => format!(
+            "file matches the cluster (sha256 {}…)",
+            live.file_token_sha256_prefix
+        ),
+        (_, Some(cluster)) => format!(
+            "file sha256 {}… differs from the cluster's {cluster}…",
+            live.file_token_sha256_prefix
+        ),
+        _ => dash(),
+    };
+    let last_used =
+        live.last_used
+            .as_ref()
+            .map_or_else(dash, |date| match live.last_used_recorded_at {
+                Some(at) => format!("{date} (recorded {})", at.format("%H:%M:%S UTC")),
+                None => date.clone(),
+            });
+    vec![
+        (
+            "live",
+            format!("{} ({})", paint_live(style, live.state), live.message),
+        ),
+        ("admin context", live.context.clone().unwrap_or_else(dash)),
+        (
+            "objects",
+            format!(
+                "ServiceAccount {}, Secret {}{}",
+                exists(live.service_account_exists),
+                exists(live.secret_exists),
+                live.secret_uid
+                    .as_ref()
+                    .map_or_else(String::new, |u| format!(" (uid {u})"))
+            ),
+        ),
+        ("token", token),
+        ("last used", last_used),
+        (
+            "invalid since",
+            live.invalid_since.clone().unwrap_or_else(dash),
+        ),
+    ]
 }
 
 fn age_cell(status: &ClusterStatus) -> String {
@@ -680,6 +839,9 @@ fn decrypt_cell(style: &Style, status: &ClusterStatus) -> String {
     }
 }
 
+/// Where `--live` puts its column: before PROBLEMS.
+const LIVE_COLUMN: usize = 6;
+
 fn render_all(report: &FleetStatus, format: OutputFormat, ui: &mut Ui) -> Result<()> {
     if format == OutputFormat::Json {
         return write_out(ui, &to_json(report)?);
@@ -690,7 +852,7 @@ fn render_all(report: &FleetStatus, format: OutputFormat, ui: &mut Ui) -> Result
         .iter()
         .map(|s| {
             let problems: Vec<&str> = s.problems.iter().map(|p| problem_label(p.kind)).collect();
-            vec![
+            let mut row = vec![
                 s.cluster.clone(),
                 paint_state(&style, s.state),
                 s.last_commit.as_ref().map_or("-".into(), |c| {
@@ -710,21 +872,30 @@ fn render_all(report: &FleetStatus, format: OutputFormat, ui: &mut Ui) -> Result
                 } else {
                     style.red(&problems.join(", "))
                 },
-            ]
+            ];
+            if report.live {
+                let live = s.live.as_ref();
+                row.insert(
+                    LIVE_COLUMN,
+                    live.map_or("-".into(), |l| paint_live(&style, l.state)),
+                );
+            }
+            row
         })
         .collect();
-    let mut text = table(
-        &[
-            "CLUSTER",
-            "STATE",
-            "LAST COMMIT",
-            "AGE",
-            "RECIPIENTS",
-            "DECRYPTS",
-            "PROBLEMS",
-        ],
-        &rows,
-    );
+    let mut header = vec![
+        "CLUSTER",
+        "STATE",
+        "LAST COMMIT",
+        "AGE",
+        "RECIPIENTS",
+        "DECRYPTS",
+        "PROBLEMS",
+    ];
+    if report.live {
+        header.insert(LIVE_COLUMN, "LIVE");
+    }
+    let mut text = table(&header, &rows);
     for s in report.clusters.iter().filter(|s| !s.problems.is_empty()) {
         for p in &s.problems {
             text += &format!("{}: {}\n  fix: {}\n", s.cluster, p.message, p.fix);
@@ -746,6 +917,10 @@ fn problem_label(kind: ProblemKind) -> &'static str {
         ProblemKind::TooOld => "too old",
         ProblemKind::Uncommitted => "uncommitted",
         ProblemKind::Unpushed => "unpushed",
+        ProblemKind::UsedSinceRotation => "used",
+        ProblemKind::Stale => "stale",
+        ProblemKind::Revoked => "revoked",
+        ProblemKind::LiveUnknown => "live unknown",
     }
 }
 
