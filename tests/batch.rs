@@ -8,20 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use support::control_plane::ControlPlane;
-use support::{TestEnv, serial, shared_control_plane};
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn show(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        text(&out.stdout),
-        text(&out.stderr)
-    )
-}
+use support::{TestEnv, serial, shared_control_plane, show, text};
 
 /// A kubeconfig with an admin context per cluster, `<cluster>-admin`; `dead` clusters'
 /// contexts point at a closed port.
@@ -87,28 +74,24 @@ fn prepare_fleet(env: &TestEnv, cp: &ControlPlane, clusters: &[&str]) {
             .join("clusters")
             .join(name)
             .join("cluster-config.env");
-        let mut text = std::fs::read_to_string(&config).unwrap();
-        text.push_str(&format!(
+        let mut settings = std::fs::read_to_string(&config).unwrap();
+        settings.push_str(&format!(
             "\nBREAK_GLASS_NAMESPACE={namespace}\nKUBE_API_EXTERNAL_URL={}\n",
             cp.server_url()
         ));
-        std::fs::write(&config, text).unwrap();
+        std::fs::write(&config, settings).unwrap();
         let out = cp
             .kubectl(cp.admin_kubeconfig())
             .args(["create", "namespace", &namespace])
             .output()
             .unwrap();
         assert!(
-            out.status.success() || text_of(&out).contains("AlreadyExists"),
+            out.status.success() || text(&out.stderr).contains("AlreadyExists"),
             "{}",
             show(&out)
         );
     }
     env.git(&["commit", "-qam", "clusters on the test control plane"]);
-}
-
-fn text_of(out: &Output) -> String {
-    text(&out.stderr)
 }
 
 fn kube_dc(env: &TestEnv, cp: &ControlPlane, kubeconfig: &Path, args: &[&str]) -> Output {

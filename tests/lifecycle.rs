@@ -9,22 +9,9 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use support::control_plane::ControlPlane;
-use support::{TestEnv, files_under, serial, shared_control_plane};
+use support::{TestEnv, files_under, serial, shared_control_plane, show, text};
 
 const BG_USER: &str = "system:serviceaccount:kube-system:break-glass";
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn show(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        text(&out.stdout),
-        text(&out.stderr)
-    )
-}
 
 /// Runs `kube-dc bootstrap break-glass <args>` against the control plane's admin login.
 fn bg(env: &TestEnv, cp: &ControlPlane, args: &[&str]) -> Output {

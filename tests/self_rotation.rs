@@ -10,7 +10,7 @@ use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use support::control_plane::ControlPlane;
-use support::{TestEnv, serial, shared_control_plane};
+use support::{TestEnv, serial, shared_control_plane, show, text};
 
 const BG_USER: &str = "system:serviceaccount:kube-system:break-glass";
 const STAND_IN_USER: &str = "system:serviceaccount:kube-system:break-glass-next";
@@ -23,19 +23,6 @@ const SELF_ROTATE: [&str; 6] = [
     "--via",
     "break-glass",
 ];
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn show(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        text(&out.stdout),
-        text(&out.stderr)
-    )
-}
 
 fn kubectl(cp: &ControlPlane, kubeconfig: &Path, args: &[&str]) -> Output {
     cp.kubectl(kubeconfig).args(args).output().unwrap()
