@@ -11,20 +11,7 @@ use std::process::Output;
 
 use serde_json::Value;
 use support::control_plane::ControlPlane;
-use support::{TestEnv, serial, shared_control_plane};
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn show(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        text(&out.stdout),
-        text(&out.stderr)
-    )
-}
+use support::{TestEnv, serial, shared_control_plane, show, text};
 
 fn bg(env: &TestEnv, cp: &ControlPlane, args: &[&str]) -> Output {
     env.kube_dc_with_kubectl(cp)
