@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::error::{Context as _, Error, Result};
 use crate::fleet::{BREAK_GLASS_FILE, Fleet, SOPS_CONFIG};
+use crate::git::TreePaths;
 use crate::leak_scan::{self, Finding, PathClass, Scanner};
 use crate::sops_config::SopsConfig;
 use crate::ui::{OutputFormat, Ui};
@@ -146,11 +147,39 @@ fn scan_part(
 fn check_staged(fleet: &Fleet, filters: &[String]) -> Result<Report> {
     let repo = open_staged(fleet)?;
     ensure_same_repo(&repo, fleet)?;
+    let head = repo.head().ok().and_then(|h| h.peel_to_tree().ok());
+    let changes = match head {
+        Some(_) => staged_changes(&repo)?,
+        None => HashMap::new(),
+    };
+    // The common commit: HEAD plus what `git diff --cached` reports is the index, so
+    // there is no need to load (and checksum) the whole index with libgit2, which was
+    // most of a one-file check on a large fleet. A `.sops.yaml` change needs every
+    // break-glass file, so it takes the index path.
+    if let Some(head) = head
+        && !changes.contains_key(SOPS_CONFIG)
+    {
+        return check_staged_changes(fleet, &repo, head, &changes, filters);
+    }
     let index = repo
         .index()
         .map_err(|e| Error::usage(format!("cannot read the Git index: {}", e.message())))?;
     let sops_config = staged_sops_config(&repo, &index, fleet)?;
-    let staged = staged_blobs(&repo, &index)?;
+    let staged = staged_blobs(&repo, &index, &changes)?;
+    let cluster_dirs = cluster_dirs_in(&index);
+    scan_staged(fleet, &staged, filters, &sops_config, &|dir| {
+        cluster_dirs.contains(dir)
+    })
+}
+
+/// Scans the selected `(path, blob)` pairs, reading blobs with one repository per thread.
+fn scan_staged(
+    fleet: &Fleet,
+    staged: &[(String, Oid)],
+    filters: &[String],
+    sops_config: &SopsConfig,
+    is_cluster_dir: &(impl Fn(&str) -> bool + Sync),
+) -> Result<Report> {
     let rels: Vec<String> = staged
         .iter()
         .map(|(rel, _)| rel.clone())
@@ -160,16 +189,45 @@ fn check_staged(fleet: &Fleet, filters: &[String]) -> Result<Report> {
         .iter()
         .map(|(rel, oid)| (rel.as_str(), *oid))
         .collect();
-    let cluster_dirs = cluster_dirs_in(&index);
-    scan(
-        &rels,
-        &sops_config,
-        |dir| cluster_dirs.contains(dir),
-        || {
-            let (repo, oids) = (open_staged(fleet)?, &oids);
-            Ok(move |rel: &str| read_blob(&repo, oids[rel], rel))
-        },
-    )
+    scan(&rels, sops_config, is_cluster_dir, || {
+        let (repo, oids) = (open_staged(fleet)?, &oids);
+        Ok(move |rel: &str| read_blob(&repo, oids[rel], rel))
+    })
+}
+
+/// The fast path: staged blobs from the diff, everything else from HEAD's tree.
+fn check_staged_changes(
+    fleet: &Fleet,
+    repo: &Repository,
+    head: git2::Tree,
+    changes: &HashMap<String, Option<Oid>>,
+    filters: &[String],
+) -> Result<Report> {
+    let mut in_head = TreePaths::new(repo, head);
+    let sops_config = match in_head.entry_id(SOPS_CONFIG) {
+        Some(oid) => parse_staged_sops_config(&read_blob(repo, oid, SOPS_CONFIG)?)?,
+        None => SopsConfig::load(&fleet.sops_config_path())?,
+    };
+    let staged: Vec<(String, Oid)> = changes
+        .iter()
+        .filter_map(|(rel, oid)| Some((rel.clone(), (*oid)?)))
+        .collect();
+    // Only a break-glass file's directory is ever asked about (see leak_scan::classify).
+    let cluster_dirs: HashSet<String> = staged
+        .iter()
+        .filter_map(|(rel, _)| rel.strip_suffix(BREAK_GLASS_FILE)?.strip_suffix('/'))
+        .filter(|dir| {
+            let config = format!("{dir}/{CLUSTER_CONFIG}");
+            match changes.get(&config) {
+                Some(staged) => staged.is_some(),
+                None => in_head.entry_id(&config).is_some(),
+            }
+        })
+        .map(String::from)
+        .collect();
+    scan_staged(fleet, &staged, filters, &sops_config, &|dir| {
+        cluster_dirs.contains(dir)
+    })
 }
 
 fn open_staged(fleet: &Fleet) -> Result<Repository> {
@@ -215,15 +273,22 @@ fn staged_sops_config(repo: &Repository, index: &Index, fleet: &Fleet) -> Result
     let Some(entry) = index.get_path(Path::new(SOPS_CONFIG), 0) else {
         return SopsConfig::load(&fleet.sops_config_path());
     };
-    let bytes = read_blob(repo, entry.id, SOPS_CONFIG)?;
-    let text = String::from_utf8_lossy(&bytes);
+    parse_staged_sops_config(&read_blob(repo, entry.id, SOPS_CONFIG)?)
+}
+
+fn parse_staged_sops_config(bytes: &[u8]) -> Result<SopsConfig> {
+    let text = String::from_utf8_lossy(bytes);
     SopsConfig::parse(&text).map_err(|e| Error::usage(format!("{SOPS_CONFIG} (staged): {e}")))
 }
 
 /// Paths and blob ids that differ from HEAD (every entry before the first commit). When
 /// `.sops.yaml` changes, every staged break-glass file is included: its recipients may
 /// now be wrong.
-fn staged_blobs(repo: &Repository, index: &Index) -> Result<Vec<(String, Oid)>> {
+fn staged_blobs(
+    repo: &Repository,
+    index: &Index,
+    changes: &HashMap<String, Option<Oid>>,
+) -> Result<Vec<(String, Oid)>> {
     let blob = |e: &IndexEntry| {
         let mode = e.mode & 0o170000;
         (mode == 0o100000).then(|| (String::from_utf8_lossy(&e.path).into_owned(), e.id))
@@ -231,9 +296,10 @@ fn staged_blobs(repo: &Repository, index: &Index) -> Result<Vec<(String, Oid)>> 
     if repo.head().is_err() {
         return Ok(index.iter().filter_map(|e| blob(&e)).collect());
     }
-    let mut staged: Vec<(String, Oid)> = changed_paths(repo)?
+    let mut staged: Vec<(String, Oid)> = changes
         .iter()
-        .filter_map(|rel| index.get_path(Path::new(rel), 0))
+        .filter(|(_, oid)| oid.is_some())
+        .filter_map(|(rel, _)| index.get_path(Path::new(rel), 0))
         .filter_map(|e| blob(&e))
         .collect();
     if staged.iter().any(|(rel, _)| rel == SOPS_CONFIG) {
@@ -248,20 +314,21 @@ fn staged_blobs(repo: &Repository, index: &Index) -> Result<Vec<(String, Oid)>> 
     Ok(staged)
 }
 
-/// Staged paths that differ from HEAD. The git CLI answers from the index's cache-tree
-/// extension, skipping unchanged directories without reading their trees; libgit2's
-/// tree-to-index diff reads every tree (46 ms for 11,000 directories, packed). It inherits
-/// `GIT_INDEX_FILE`, like the index we read.
-fn changed_paths(repo: &Repository) -> Result<Vec<String>> {
+/// Staged changes against HEAD: each path with its new blob, or `None` when it is deleted
+/// or not a regular file. The git CLI answers from the index's cache-tree extension,
+/// skipping unchanged directories without reading their trees; libgit2's tree-to-index diff
+/// reads every tree (46 ms for 11,000 directories, packed). It inherits `GIT_INDEX_FILE`,
+/// the temporary index of `git commit -a`.
+fn staged_changes(repo: &Repository) -> Result<HashMap<String, Option<Oid>>> {
     let workdir = repo.workdir().unwrap_or(Path::new("."));
     let out = std::process::Command::new("git")
         .args([
             "diff",
             "--cached",
-            "--name-only",
+            "--raw",
             "-z",
             "--no-renames",
-            "--diff-filter=d",
+            "--no-abbrev",
         ])
         .current_dir(workdir)
         .output()
@@ -272,12 +339,21 @@ fn changed_paths(repo: &Repository) -> Result<Vec<String>> {
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
-    Ok(out
-        .stdout
-        .split(|b| *b == 0)
-        .filter(|p| !p.is_empty())
-        .map(|p| String::from_utf8_lossy(p).into_owned())
-        .collect())
+    let mut fields = out.stdout.split(|b| *b == 0).filter(|f| !f.is_empty());
+    let mut changes = HashMap::new();
+    // Records are ":<old mode> <new mode> <old id> <new id> <status>" NUL "<path>" NUL.
+    while let (Some(record), Some(path)) = (fields.next(), fields.next()) {
+        let record = String::from_utf8_lossy(record);
+        let parts: Vec<&str> = record.trim_start_matches(':').split(' ').collect();
+        let blob = match parts.as_slice() {
+            [_, mode, _, id, status] if !status.starts_with('D') && mode.starts_with("100") => {
+                Oid::from_str(id).ok()
+            }
+            _ => None,
+        };
+        changes.insert(String::from_utf8_lossy(path).into_owned(), blob);
+    }
+    Ok(changes)
 }
 
 fn read_blob(repo: &Repository, oid: Oid, rel: &str) -> Result<Vec<u8>> {

@@ -66,15 +66,7 @@ pub struct Outcome {
 
 pub async fn adopt(sops: &Sops, target: &Target, progress: &dyn Progress) -> Result<Outcome> {
     let name = target.cluster.name();
-    preflight(sops, target, progress).await?;
-    let conn = target.access.connect().await?;
-    progress.step(
-        name,
-        Step::Connected {
-            server: conn.server.clone(),
-            context: conn.context.clone(),
-        },
-    );
+    let conn = connect(sops, target, progress).await?;
     let server = resolve_server(sops, target, &conn, progress).await?;
     progress.step(name, Step::Applying);
     cluster::apply(&conn.client, &target.identity).await?;
@@ -85,19 +77,12 @@ pub async fn adopt(sops: &Sops, target: &Target, progress: &dyn Progress) -> Res
 }
 
 /// Revokes the token (deletes its Secret and ServiceAccount), re-applies, waits for a
-/// Secret with a new UID and a new token, verifies and seals. Refuses to revoke the credential it is running with.
+/// Secret with a new UID and a new token, verifies and seals. Refuses to revoke the
+/// credential it is running with.
 pub async fn rotate(sops: &Sops, target: &Target, progress: &dyn Progress) -> Result<Outcome> {
     let name = target.cluster.name();
     refuse_inside_own_session(name)?;
-    preflight(sops, target, progress).await?;
-    let conn = target.access.connect().await?;
-    progress.step(
-        name,
-        Step::Connected {
-            server: conn.server.clone(),
-            context: conn.context.clone(),
-        },
-    );
+    let conn = connect(sops, target, progress).await?;
     refuse_self_revocation(&conn, target).await?;
     let server = resolve_server(sops, target, &conn, progress).await?;
     let old = cluster::current_token(&conn.client, &target.identity).await?;
@@ -112,6 +97,19 @@ pub async fn rotate(sops: &Sops, target: &Target, progress: &dyn Progress) -> Re
         Some(_) => revoked_error(e, target),
         None => e,
     })
+}
+
+/// The fleet side first (nothing touches the cluster if it cannot work), then the admin
+/// connection.
+async fn connect(sops: &Sops, target: &Target, progress: &dyn Progress) -> Result<Connection> {
+    preflight(sops, target, progress).await?;
+    let conn = target.access.connect().await?;
+    let step = Step::Connected {
+        server: conn.server.clone(),
+        context: conn.context.clone(),
+    };
+    progress.step(target.cluster.name(), step);
+    Ok(conn)
 }
 
 /// Revokes the token of `target.identity` (Secret and ServiceAccount), re-applies, and

@@ -16,7 +16,7 @@ use std::collections::hash_map::Entry;
 
 use git2::{ObjectType, Oid, Repository, Tree, TreeEntry};
 
-use super::{CommitInfo, Repo, git_error};
+use super::{CommitInfo, Repo, TreePaths, git_error};
 use crate::error::Result;
 
 impl Repo {
@@ -27,7 +27,7 @@ impl Repo {
             Err(e) if e.code() == git2::ErrorCode::UnbornBranch => return Ok(HashMap::new()),
             Err(e) => return Err(git_error("reading HEAD", e)),
         };
-        let mut dirs = DirCache::new(&self.repo, head_tree);
+        let mut dirs = TreePaths::new(&self.repo, head_tree);
         let wanted: Vec<(String, Oid)> = rels
             .iter()
             .filter_map(|rel| {
@@ -250,42 +250,6 @@ fn git_order(a: &TreeEntry, b: &TreeEntry) -> Ordering {
     an[..n]
         .cmp(&bn[..n])
         .then_with(|| end(a, n).cmp(&end(b, n)))
-}
-
-/// `HEAD`'s directories by path, each read once: `Tree::get_path` re-reads every level for
-/// every path, which on 1,000 clusters meant re-parsing `clusters/` 1,000 times.
-struct DirCache<'r> {
-    repo: &'r Repository,
-    dirs: HashMap<String, Option<Tree<'r>>>,
-}
-
-impl<'r> DirCache<'r> {
-    fn new(repo: &'r Repository, root: Tree<'r>) -> Self {
-        DirCache {
-            repo,
-            dirs: HashMap::from([(String::new(), Some(root))]),
-        }
-    }
-
-    /// The id of the entry at `path` (`a/b/file`), if there is one.
-    fn entry_id(&mut self, path: &str) -> Option<Oid> {
-        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
-        let tree = self.dir(dir)?;
-        tree.get_name(name).map(|e| e.id())
-    }
-
-    fn dir(&mut self, dir: &str) -> Option<Tree<'r>> {
-        if let Some(known) = self.dirs.get(dir) {
-            return known.clone();
-        }
-        let (parent, name) = dir.rsplit_once('/').unwrap_or(("", dir));
-        let tree = self
-            .dir(parent)
-            .and_then(|p| p.get_name(name).map(|e| e.id()))
-            .and_then(|id| self.repo.find_tree(id).ok());
-        self.dirs.insert(dir.to_string(), tree.clone());
-        tree
-    }
 }
 
 /// Keeps the trees of this commit and the previous one: in a linear history a commit's

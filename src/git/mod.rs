@@ -51,8 +51,11 @@ mod message;
 mod push;
 mod record;
 mod state;
+mod tree_paths;
 
 use std::path::{Path, PathBuf};
+
+pub(crate) use tree_paths::TreePaths;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
