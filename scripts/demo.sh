@@ -2,8 +2,8 @@
 # The README's main command: the break-glass lifecycle end to end on a fresh machine.
 # Installs sops/age, builds (or reuses) a local Kubernetes control plane, copies
 # fleet-fixture/ into a temporary Git repo re-keyed to a fresh age key, then runs
-# adopt, status, use -- kubectl auth whoami, rotate and status again against the real
-# kube-apiserver, and stops everything.
+# adopt, status, use -- kubectl auth whoami, rotate, status, a self-rotation with only the
+# age key and status --all against the real kube-apiserver, and stops everything.
 set -euo pipefail
 # shellcheck source=scripts/prepare.sh
 source "$(dirname "$0")/prepare.sh"
@@ -46,4 +46,7 @@ run "$kube_dc" bootstrap break-glass status beta
 run "$kube_dc" bootstrap break-glass use beta -- kubectl auth whoami
 run "$kube_dc" bootstrap break-glass rotate beta --kubeconfig "$ADMIN_KUBECONFIG"
 run "$kube_dc" bootstrap break-glass status beta --output json
-printf '\nDemo done: adopt, status, use, rotate against kube-apiserver %s.\n' "$KUBE_APISERVER_URL"
+# With nothing but the fleet file and the age key: no admin kubeconfig involved.
+run "$kube_dc" bootstrap break-glass rotate beta --via break-glass
+run "$kube_dc" bootstrap break-glass status --all
+printf '\nDemo done: adopt, status, use, rotate (admin and self-rotation) against kube-apiserver %s.\n' "$KUBE_APISERVER_URL"
