@@ -285,3 +285,78 @@ fn dry_run_of_a_batch_plans_every_cluster_and_changes_nothing() {
     );
     assert_eq!(env.git(&["status", "--porcelain"]), "");
 }
+
+#[test]
+fn self_rotation_of_several_clusters_needs_only_the_age_key() {
+    let _serial = serial();
+    let cp = shared_control_plane();
+    let env = TestEnv::new().with_git();
+    prepare_fleet(&env, cp, &["alpha", "beta"]);
+    let kubeconfig = multi_kubeconfig(&env, cp, &["alpha", "beta"], &[]);
+    for name in ["alpha", "beta"] {
+        let out = kube_dc(
+            &env,
+            cp,
+            &kubeconfig,
+            &["adopt", name, "--kube-context", &format!("{name}-admin")],
+        );
+        assert!(out.status.success(), "{}", show(&out));
+    }
+    let before = env.git(&["rev-parse", "HEAD"]);
+    // No --kubeconfig, no ~/.kube/config: the break-glass files are the only logins.
+    let out = env
+        .kube_dc_with_kubectl(cp)
+        .args([
+            "bootstrap",
+            "break-glass",
+            "rotate",
+            "*",
+            "--via",
+            "break-glass",
+            "--jobs",
+            "2",
+            "-o",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["ok"], 2, "{summary:#}");
+    let log = env.git(&["log", "--format=%s", &format!("{}..HEAD", before.trim())]);
+    assert_eq!(log.lines().count(), 2, "{log}");
+    for name in ["alpha", "beta"] {
+        let file = env.decrypt_to_file(name, &format!("{name}-self.kubeconfig"));
+        let who = cp
+            .kubectl(&file)
+            .args([
+                "auth",
+                "whoami",
+                "-o",
+                "jsonpath={.status.userInfo.username}",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            text(&who.stdout),
+            format!("system:serviceaccount:bg-{name}:break-glass"),
+            "{}",
+            show(&who)
+        );
+        let stand_in = cp
+            .kubectl(cp.admin_kubeconfig())
+            .args([
+                "get",
+                "serviceaccount",
+                "-n",
+                &format!("bg-{name}"),
+                "break-glass-next",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            !stand_in.status.success(),
+            "the stand-in account was left in bg-{name}"
+        );
+    }
+}

@@ -276,7 +276,7 @@ fn a_self_rotation_killed_at_any_step_is_finished_by_running_it_again() {
 }
 
 #[test]
-fn admin_login_flags_and_many_clusters_are_refused_and_dry_run_changes_nothing() {
+fn admin_login_flags_are_refused_and_dry_run_changes_nothing() {
     let env = TestEnv::new().with_git();
     for extra in [
         ["--kube-context", "admin"].as_slice(),
@@ -296,19 +296,6 @@ fn admin_login_flags_and_many_clusters_are_refused_and_dry_run_changes_nothing()
             show(&out)
         );
     }
-    let out = env
-        .kube_dc()
-        .args(["bootstrap", "break-glass", "rotate", "alpha", "beta"])
-        .args(["--via", "break-glass"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
-    assert!(
-        text(&out.stderr).contains("one cluster at a time"),
-        "{}",
-        show(&out)
-    );
-
     let out = env
         .kube_dc()
         .args(SELF_ROTATE)

@@ -10,8 +10,8 @@ use futures::stream::{self, StreamExt};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use super::lifecycle::{self, Outcome, Progress, Step, Target};
-use super::mint::{self, RotateArgs, StderrProgress, describe};
+use super::lifecycle::{Outcome, Progress, Step, Target};
+use super::mint::{self, RotateArgs, StderrProgress, Via, describe};
 use crate::error::{Context as _, Error, Result};
 use crate::fleet::{Cluster, ClusterName, Fleet};
 use crate::git::Action;
@@ -108,14 +108,14 @@ pub async fn rotate(
         .into_iter()
         .map(|c| {
             let name = c.name().clone();
-            mint::target(c, &args.access, None, false).map_err(|e| (name, e))
+            mint::rotation_target(c, args, None, false).map_err(|e| (name, e))
         })
         .partition(|t| t.is_ok());
     let targets: Vec<Target> = targets.into_iter().filter_map(|t| t.ok()).collect();
     let unusable: Vec<(ClusterName, Error)> =
         unusable.into_iter().filter_map(|t| t.err()).collect();
     if args.access.dry_run {
-        return dry_run(&targets, &unusable, ui).await;
+        return dry_run(args.via, &targets, &unusable, ui).await;
     }
     let recorder = args.access.git.recorder(fleet)?;
     let sops = Sops::locate(fleet.root()).await?;
@@ -125,7 +125,7 @@ pub async fn rotate(
             let (sops, progress) = (&sops, &progress);
             async move {
                 let started = Instant::now();
-                let result = lifecycle::rotate(sops, target, progress).await;
+                let result = mint::rotate_via(args.via, sops, target, progress).await;
                 progress.finish(target.cluster.name(), &result, started.elapsed());
                 (target, started.elapsed(), result)
             }
@@ -154,9 +154,14 @@ pub async fn rotate(
     })
 }
 
-async fn dry_run(targets: &[Target], unusable: &[(ClusterName, Error)], ui: &mut Ui) -> Result<u8> {
+async fn dry_run(
+    via: Via,
+    targets: &[Target],
+    unusable: &[(ClusterName, Error)],
+    ui: &mut Ui,
+) -> Result<u8> {
     for target in targets {
-        mint::dry_run(Action::Rotate, target, ui).await?;
+        mint::plan_via(via, target, ui).await?;
     }
     for (name, error) in unusable {
         let line = format!("{name}: would be skipped: {error}\n");

@@ -250,7 +250,7 @@ pub struct RotateArgs {
     pub output: OutputFormat,
     /// Whose credential does the rotation: an admin login (kube context), or the
     /// break-glass credential in the fleet file itself, so that only the age key is
-    /// needed (one cluster; make-before-break; re-run to finish an interrupted run).
+    /// needed (make-before-break; re-run to finish an interrupted run).
     #[arg(long, value_enum, default_value_t, value_name = "CREDENTIAL")]
     pub via: Via,
     #[command(flatten)]
@@ -272,57 +272,80 @@ pub async fn rotate(fleet: &Fleet, args: &RotateArgs, ui: &mut Ui) -> Result<u8>
         ));
     }
     if args.via == Via::BreakGlass {
-        let [cluster] = self_rotation_cluster(clusters, args)?;
-        let reached = AdminAccess::default(); // unused: the break-glass file is the login
-        let target = target_reached_by(cluster, reached, &args.access, args.server.clone())?;
-        return rotate_one(fleet, target, args, ui).await.map(|()| 0);
+        check_self_rotation_flags(args)?;
     }
     if let [cluster] = clusters.as_slice() {
-        let target = target(cluster.clone(), &args.access, args.server.clone(), true)?;
+        let target = rotation_target(cluster.clone(), args, args.server.clone(), true)?;
         return rotate_one(fleet, target, args, ui).await.map(|()| 0);
     }
     batch::rotate(fleet, clusters, args, ui).await
 }
 
+/// The target of one cluster's rotation; `single` as for [`target`].
+pub(super) fn rotation_target(
+    cluster: Cluster,
+    args: &RotateArgs,
+    server: Option<String>,
+    single: bool,
+) -> Result<Target> {
+    match args.via {
+        Via::Admin => target(cluster, &args.access, server, single),
+        // No admin access: the break-glass file is the login.
+        Via::BreakGlass => target_reached_by(cluster, AdminAccess::default(), &args.access, server),
+    }
+}
+
+/// Rotates one target the way `via` says.
+pub(super) async fn rotate_via(
+    via: Via,
+    sops: &Sops,
+    target: &Target,
+    progress: &dyn Progress,
+) -> Result<Outcome> {
+    match via {
+        Via::Admin => lifecycle::rotate(sops, target, progress).await,
+        Via::BreakGlass => self_rotation::rotate(sops, target, progress).await,
+    }
+}
+
+/// The plan `--dry-run` prints for one target.
+pub(super) async fn plan_via(via: Via, target: &Target, ui: &mut Ui) -> Result<()> {
+    match via {
+        Via::Admin => dry_run(Action::Rotate, target, ui).await,
+        Via::BreakGlass => {
+            let plan = self_rotation::plan(target)?;
+            ui.out
+                .write_all(plan.as_bytes())
+                .context(|| "writing to stdout".into())
+        }
+    }
+}
+
 /// `--via break-glass` logs in with the file and verifies every credential it writes
 /// because it goes on working with it: admin-login and `--no-verify` flags are mistakes.
-fn self_rotation_cluster(clusters: Vec<Cluster>, args: &RotateArgs) -> Result<[Cluster; 1]> {
+fn check_self_rotation_flags(args: &RotateArgs) -> Result<()> {
     let access = &args.access;
     let misplaced = [
         ("--kube-context", access.kube_context.is_some()),
         ("--kubeconfig", access.kubeconfig.is_some()),
         ("--no-verify", access.no_verify),
     ];
-    if let Some((flag, _)) = misplaced.iter().find(|(_, given)| *given) {
-        return Err(Error::usage(format!(
+    match misplaced.iter().find(|(_, given)| *given) {
+        Some((flag, _)) => Err(Error::usage(format!(
             "{flag} does not go with --via break-glass, which logs in with the break-glass file and verifies each credential before using it"
-        )));
+        ))),
+        None => Ok(()),
     }
-    <[Cluster; 1]>::try_from(clusters).map_err(|_| {
-        Error::usage("--via break-glass rotates one cluster at a time")
-            .with_hint("run it once per cluster")
-    })
 }
 
 async fn rotate_one(fleet: &Fleet, target: Target, args: &RotateArgs, ui: &mut Ui) -> Result<()> {
-    match (args.access.dry_run, args.via) {
-        (true, Via::Admin) => return dry_run(Action::Rotate, &target, ui).await,
-        (true, Via::BreakGlass) => {
-            let plan = self_rotation::plan(&target)?;
-            return ui
-                .out
-                .write_all(plan.as_bytes())
-                .context(|| "writing to stdout".into());
-        }
-        (false, _) => {}
+    if args.access.dry_run {
+        return plan_via(args.via, &target, ui).await;
     }
     let recorder = args.access.git.recorder(fleet)?;
     let sops = Sops::locate(fleet.root()).await?;
     let progress = StderrProgress::new(ui.err_style);
-    let outcome = match args.via {
-        Via::Admin => lifecycle::rotate(&sops, &target, &progress).await?,
-        Via::BreakGlass => self_rotation::rotate(&sops, &target, &progress).await?,
-    };
+    let outcome = rotate_via(args.via, &sops, &target, &progress).await?;
     report_written(Action::Rotate, &target, &outcome, ui)?;
     if args.via == Via::BreakGlass {
         progress.step(target.cluster.name(), Step::SelfRotation(Stage::Record));
