@@ -180,16 +180,7 @@ fn one_unreachable_cluster_fails_alone_and_the_others_are_rotated_and_committed(
     // Each rotated kubeconfig works as its own namespace's account.
     for name in ["alpha", "beta"] {
         let file = env.decrypt_to_file(name, &format!("{name}.kubeconfig"));
-        let who = cp
-            .kubectl(&file)
-            .args([
-                "auth",
-                "whoami",
-                "-o",
-                "jsonpath={.status.userInfo.username}",
-            ])
-            .output()
-            .unwrap();
+        let who = cp.whoami(&file);
         assert_eq!(
             text(&who.stdout),
             format!("system:serviceaccount:bg-{name}:break-glass"),
@@ -327,16 +318,7 @@ fn self_rotation_of_several_clusters_needs_only_the_age_key() {
     assert_eq!(log.lines().count(), 2, "{log}");
     for name in ["alpha", "beta"] {
         let file = env.decrypt_to_file(name, &format!("{name}-self.kubeconfig"));
-        let who = cp
-            .kubectl(&file)
-            .args([
-                "auth",
-                "whoami",
-                "-o",
-                "jsonpath={.status.userInfo.username}",
-            ])
-            .output()
-            .unwrap();
+        let who = cp.whoami(&file);
         assert_eq!(
             text(&who.stdout),
             format!("system:serviceaccount:bg-{name}:break-glass"),

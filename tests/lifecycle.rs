@@ -35,19 +35,6 @@ fn kubectl(cp: &ControlPlane, kubeconfig: &Path, args: &[&str]) -> Output {
     cp.kubectl(kubeconfig).args(args).output().unwrap()
 }
 
-fn whoami(cp: &ControlPlane, kubeconfig: &Path) -> Output {
-    kubectl(
-        cp,
-        kubeconfig,
-        &[
-            "auth",
-            "whoami",
-            "-o",
-            "jsonpath={.status.userInfo.username}",
-        ],
-    )
-}
-
 /// The token the cluster holds now (for leak checks; never printed).
 fn cluster_token(cp: &ControlPlane) -> String {
     let out = kubectl(
@@ -162,7 +149,7 @@ fn adopt_writes_a_kubeconfig_that_kubectl_uses_as_cluster_admin_and_readopt_keep
 
     // Decrypted by the real sops, used by the real kubectl.
     let kubeconfig = env.decrypt_to_file("beta", "beta.kubeconfig");
-    let who = whoami(cp, &kubeconfig);
+    let who = cp.whoami(&kubeconfig);
     assert_eq!(text(&who.stdout), BG_USER, "{}", show(&who));
     let can = kubectl(cp, &kubeconfig, &["auth", "can-i", "*", "*"]);
     assert_eq!(text(&can.stdout).trim(), "yes", "{}", show(&can));
@@ -216,7 +203,7 @@ fn rotate_revokes_the_old_token_keeps_the_server_and_the_new_token_works() {
     );
     assert!(out.status.success(), "{}", show(&out));
     let old = env.decrypt_to_file("eu/dc1", "old.kubeconfig");
-    assert_eq!(text(&whoami(cp, &old).stdout), BG_USER);
+    assert_eq!(text(&cp.whoami(&old).stdout), BG_USER);
     let old_uid = secret_uid(cp);
 
     let out = bg(&env, cp, &["rotate", "eu/dc1", "--kubeconfig", kc]);
@@ -227,7 +214,7 @@ fn rotate_revokes_the_old_token_keeps_the_server_and_the_new_token_works() {
     // old token must be rejected once that has passed.
     let deadline = Instant::now() + Duration::from_secs(30);
     let rejected = loop {
-        let out = whoami(cp, &old);
+        let out = cp.whoami(&old);
         if !out.status.success() || Instant::now() > deadline {
             break out;
         }
@@ -245,7 +232,7 @@ fn rotate_revokes_the_old_token_keeps_the_server_and_the_new_token_works() {
     );
 
     let new = env.decrypt_to_file("eu/dc1", "new.kubeconfig");
-    assert_eq!(text(&whoami(cp, &new).stdout), BG_USER);
+    assert_eq!(text(&cp.whoami(&new).stdout), BG_USER);
     let new_text = std::fs::read_to_string(&new).unwrap();
     assert!(
         new_text.contains(&format!("server: {localhost}")),
@@ -373,7 +360,7 @@ fn rotate_failing_after_the_revocation_says_so_and_how_to_recover() {
     // The printed recovery works.
     adopt_ok(&env, cp, "beta");
     let kubeconfig = env.decrypt_to_file("beta", "recovered.kubeconfig");
-    assert_eq!(text(&whoami(cp, &kubeconfig).stdout), BG_USER);
+    assert_eq!(text(&cp.whoami(&kubeconfig).stdout), BG_USER);
 }
 
 #[test]

@@ -28,19 +28,6 @@ fn kubectl(cp: &ControlPlane, kubeconfig: &Path, args: &[&str]) -> Output {
     cp.kubectl(kubeconfig).args(args).output().unwrap()
 }
 
-fn whoami(cp: &ControlPlane, kubeconfig: &Path) -> Output {
-    kubectl(
-        cp,
-        kubeconfig,
-        &[
-            "auth",
-            "whoami",
-            "-o",
-            "jsonpath={.status.userInfo.username}",
-        ],
-    )
-}
-
 /// Adopts beta with the control plane's admin login: the starting point.
 fn adopt(env: &TestEnv, cp: &ControlPlane) {
     let kc = cp.admin_kubeconfig().to_str().unwrap();
@@ -115,7 +102,7 @@ fn live_token(cp: &ControlPlane, secret: &str) -> String {
 /// its token must be the one its account's Secret holds now. Returns the user.
 fn assert_file_works(env: &TestEnv, cp: &ControlPlane, name: &str, context: &str) -> String {
     let kubeconfig = env.decrypt_to_file("beta", name);
-    let who = whoami(cp, &kubeconfig);
+    let who = cp.whoami(&kubeconfig);
     let secret = match text(&who.stdout).as_str() {
         BG_USER => "break-glass-token",
         STAND_IN_USER => "break-glass-next-token",
@@ -134,7 +121,7 @@ fn assert_rejected_within_30s(cp: &ControlPlane, kubeconfigs: &[PathBuf]) {
     let deadline = Instant::now() + Duration::from_secs(30);
     for kubeconfig in kubeconfigs {
         let rejected = loop {
-            let out = whoami(cp, kubeconfig);
+            let out = cp.whoami(kubeconfig);
             if !out.status.success() || Instant::now() > deadline {
                 break out;
             }
@@ -158,7 +145,7 @@ fn assert_rejected_within_30s(cp: &ControlPlane, kubeconfigs: &[PathBuf]) {
 /// committed, and the stand-in is gone.
 fn assert_rotated(env: &TestEnv, cp: &ControlPlane, name: &str) -> PathBuf {
     let new = env.decrypt_to_file("beta", name);
-    let who = whoami(cp, &new);
+    let who = cp.whoami(&new);
     assert_eq!(text(&who.stdout), BG_USER, "{}", show(&who));
     let can = kubectl(cp, &new, &["auth", "can-i", "*", "*"]);
     assert_eq!(text(&can.stdout).trim(), "yes", "{}", show(&can));
@@ -174,7 +161,7 @@ fn self_rotation_needs_only_the_age_key_and_revokes_the_old_token() {
     let env = TestEnv::new().with_git();
     adopt(&env, cp);
     let old = env.decrypt_to_file("beta", "old.kubeconfig");
-    assert_eq!(text(&whoami(cp, &old).stdout), BG_USER);
+    assert_eq!(text(&cp.whoami(&old).stdout), BG_USER);
     let before = env.git(&["rev-parse", "HEAD"]);
 
     let started = Instant::now();

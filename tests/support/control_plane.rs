@@ -233,6 +233,19 @@ impl ControlPlane {
         cmd
     }
 
+    /// `kubectl auth whoami` with `kubeconfig`: stdout is the user name on success.
+    pub fn whoami(&self, kubeconfig: impl AsRef<Path>) -> Output {
+        self.kubectl(kubeconfig)
+            .args([
+                "auth",
+                "whoami",
+                "-o",
+                "jsonpath={.status.userInfo.username}",
+            ])
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run kubectl: {e}"))
+    }
+
     /// The last lines of every log, for failure messages.
     pub fn log_tail(&self) -> String {
         let mut s = String::new();
