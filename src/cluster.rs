@@ -511,19 +511,39 @@ fn filled_token(secret: Secret) -> Option<MintedToken> {
 
 /// Who the apiserver says the client is.
 pub async fn whoami(client: &Client) -> Result<String> {
+    whoami_unless_rejected(client).await?.ok_or_else(|| {
+        Error::failed(
+            "asking the apiserver who we are (SelfSubjectReview): unauthorized (the apiserver rejected the credentials)",
+        )
+    })
+}
+
+/// As [`whoami`], but `None` when the apiserver rejects the credential (401): the URL,
+/// the CA and the apiserver worked, only the token did not.
+pub async fn whoami_unless_rejected(client: &Client) -> Result<Option<String>> {
     let reviews: Api<SelfSubjectReview> = Api::all(client.clone());
-    let review = call(
-        "asking the apiserver who we are (SelfSubjectReview)",
-        reviews.create(&PostParams::default(), &SelfSubjectReview::default()),
-    )
-    .await?;
-    review
+    let asked = async {
+        match reviews
+            .create(&PostParams::default(), &SelfSubjectReview::default())
+            .await
+        {
+            Ok(review) => Ok(Some(review)),
+            Err(kube::Error::Api(status)) if status.code == 401 => Ok(None),
+            Err(e) => Err(e),
+        }
+    };
+    let Some(review) = call("asking the apiserver who we are (SelfSubjectReview)", asked).await?
+    else {
+        return Ok(None);
+    };
+    let user = review
         .status
         .and_then(|s: SelfSubjectReviewStatus| s.user_info)
         .and_then(|u| u.username)
         .ok_or_else(|| {
             Error::failed("the apiserver returned a SelfSubjectReview without a user name")
-        })
+        })?;
+    Ok(Some(user))
 }
 
 /// Whether the client may do everything (`*` on `*`): cluster-admin.

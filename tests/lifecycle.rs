@@ -364,6 +364,48 @@ fn rotate_failing_after_the_revocation_says_so_and_how_to_recover() {
 }
 
 #[test]
+fn rotate_replaces_a_token_revoked_out_of_band() {
+    let _serial = serial();
+    let cp = shared_control_plane();
+    let env = TestEnv::new().with_git();
+    adopt_ok(&env, cp, "beta");
+    let old = env.decrypt_to_file("beta", "old.kubeconfig");
+    // Marked invalid the way the apiserver's legacy-token clean-up does: the Secret stays,
+    // its token is rejected.
+    let out = kubectl(
+        cp,
+        cp.admin_kubeconfig(),
+        &[
+            "label",
+            "secret",
+            "-n",
+            "kube-system",
+            "break-glass-token",
+            "kubernetes.io/legacy-token-invalid-since=2026-01-01",
+        ],
+    );
+    assert!(out.status.success(), "{}", show(&out));
+    // Past the apiserver's 10 s cache of successful token reviews.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cp.whoami(&old).status.success() {
+        assert!(
+            Instant::now() < deadline,
+            "the invalidated token is still accepted"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let out = bg(&env, cp, &admin(cp, &["rotate", "beta"]));
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        text(&out.stderr).contains("already rejects the current token"),
+        "{}",
+        show(&out)
+    );
+    let new = env.decrypt_to_file("beta", "new.kubeconfig");
+    assert_eq!(text(&cp.whoami(&new).stdout), BG_USER);
+}
+
+#[test]
 fn rotate_to_an_unreachable_server_stops_before_revoking() {
     let _serial = serial();
     let cp = shared_control_plane();

@@ -342,10 +342,27 @@ async fn check_server_before_revoking(
         ca_pem: current.ca_pem.clone(),
         token: current.token.clone(),
     };
-    verify(name, &credential, &target.identity).await.map_err(|e| {
-        let meaning = format!("rotate stopped before revoking anything: the current break-glass token of {name} does not work against {server}");
-        framed(e, meaning)
-    })
+    let meaning = format!(
+        "rotate stopped before revoking anything: the current break-glass token of {name} does not work against {server}"
+    );
+    let frame = |e| framed(e, meaning.clone());
+    // A token revoked out of band is rejected (401), yet the answer proves that the URL
+    // and CA work, which is what this check is for: go on and replace it.
+    let client = cluster::connect_with(kubeconfig::build(name, &credential))
+        .await
+        .map_err(frame)?;
+    if cluster::whoami_unless_rejected(&client)
+        .await
+        .map_err(frame)?
+        .is_none()
+    {
+        let note = "the apiserver already rejects the current token (revoked out of band?); its URL and CA answered, so rotating";
+        progress.step(name, Step::Warning(note.into()));
+        return Ok(());
+    }
+    verify(name, &credential, &target.identity)
+        .await
+        .map_err(frame)
 }
 
 fn refuse_inside_own_session(name: &ClusterName) -> Result<()> {
