@@ -626,12 +626,7 @@ fn live_problem(state: LiveState, name: &str) -> Option<(ProblemKind, String)> {
                 "find the file with the cluster's token (another branch or clone, an uncommitted rotation), or {rotate}"
             ),
         ),
-        LiveState::Revoked => (
-            ProblemKind::Revoked,
-            format!(
-                "{rotate} (add --no-verify if it stops at checking the current token: that token no longer works)"
-            ),
-        ),
+        LiveState::Revoked => (ProblemKind::Revoked, rotate),
         LiveState::Unreachable | LiveState::NoAdminContext | LiveState::Error => (
             ProblemKind::LiveUnknown,
             "see the message; --kube-context/--kubeconfig choose the admin login".into(),
