@@ -37,40 +37,11 @@ fn kubectl(cp: &ControlPlane, kubeconfig: &Path, args: &[&str]) -> Output {
 
 /// The token the cluster holds now (for leak checks; never printed).
 fn cluster_token(cp: &ControlPlane) -> String {
-    let out = kubectl(
-        cp,
-        cp.admin_kubeconfig(),
-        &[
-            "get",
-            "secret",
-            "-n",
-            "kube-system",
-            "break-glass-token",
-            "-o",
-            "jsonpath={.data.token}",
-        ],
-    );
-    assert!(out.status.success(), "{}", show(&out));
-    use base64::Engine;
-    let token = base64::prelude::BASE64_STANDARD.decode(out.stdout).unwrap();
-    String::from_utf8(token).unwrap()
+    cp.secret_token("kube-system", "break-glass-token")
 }
 
 fn secret_uid(cp: &ControlPlane) -> Option<String> {
-    let out = kubectl(
-        cp,
-        cp.admin_kubeconfig(),
-        &[
-            "get",
-            "secret",
-            "-n",
-            "kube-system",
-            "break-glass-token",
-            "-o",
-            "jsonpath={.metadata.uid}",
-        ],
-    );
-    out.status.success().then(|| text(&out.stdout))
+    cp.secret_field("kube-system", "break-glass-token", "{.metadata.uid}")
 }
 
 /// Removes the break-glass objects so a test starts from a cluster that never saw them.

@@ -421,21 +421,7 @@ fn assert_documented(live: &Value) {
 
 /// Neither the token nor its full digest appears in the report.
 fn assert_no_token_in(cp: &ControlPlane, outs: &[&Output], namespace: &str) {
-    let out = kubectl(
-        cp,
-        &[
-            "get",
-            "secret",
-            "-n",
-            namespace,
-            "break-glass-token",
-            "-o",
-            "jsonpath={.data.token}",
-        ],
-    );
-    use base64::Engine;
-    let token = base64::prelude::BASE64_STANDARD.decode(out.stdout).unwrap();
-    let token = String::from_utf8(token).unwrap();
+    let token = cp.secret_token(namespace, "break-glass-token");
     let digest: String = {
         use sha2::Digest;
         sha2::Sha256::digest(token.as_bytes())

@@ -76,27 +76,6 @@ fn token_in(kubeconfig: &Path) -> String {
         .to_string()
 }
 
-/// The token a Secret in kube-system holds now (never printed).
-fn live_token(cp: &ControlPlane, secret: &str) -> String {
-    let out = kubectl(
-        cp,
-        cp.admin_kubeconfig(),
-        &[
-            "get",
-            "secret",
-            "-n",
-            "kube-system",
-            secret,
-            "-o",
-            "jsonpath={.data.token}",
-        ],
-    );
-    assert!(out.status.success(), "{}", show(&out));
-    use base64::Engine;
-    let token = base64::prelude::BASE64_STANDARD.decode(out.stdout).unwrap();
-    String::from_utf8(token).unwrap()
-}
-
 /// The file holds a working credential, of break-glass or of the stand-in. Besides
 /// kubectl (which a revoked token may still pass for 10 s, from the apiserver's cache),
 /// its token must be the one its account's Secret holds now. Returns the user.
@@ -109,7 +88,7 @@ fn assert_file_works(env: &TestEnv, cp: &ControlPlane, name: &str, context: &str
         _ => panic!("{context}: the file does not work: {}", show(&who)),
     };
     assert!(
-        token_in(&kubeconfig) == live_token(cp, secret),
+        token_in(&kubeconfig) == cp.secret_token("kube-system", secret),
         "{context}: the file's token is not the one Secret {secret} holds"
     );
     text(&who.stdout)

@@ -246,6 +246,32 @@ impl ControlPlane {
             .unwrap_or_else(|e| panic!("cannot run kubectl: {e}"))
     }
 
+    /// A field (`jsonpath`, e.g. `{.metadata.uid}`) of a Secret, read with the admin
+    /// login; `None` when the Secret does not exist.
+    pub fn secret_field(&self, namespace: &str, name: &str, jsonpath: &str) -> Option<String> {
+        let out = self
+            .kubectl(self.admin_kubeconfig())
+            .args(["get", "secret", "-n", namespace, name])
+            .arg(format!("-o=jsonpath={jsonpath}"))
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run kubectl: {e}"));
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// The token a token Secret holds now, decoded (for comparisons; never print it).
+    pub fn secret_token(&self, namespace: &str, name: &str) -> String {
+        use base64::Engine;
+        let data = self
+            .secret_field(namespace, name, "{.data.token}")
+            .unwrap_or_else(|| panic!("Secret {namespace}/{name} does not exist"));
+        let token = base64::prelude::BASE64_STANDARD
+            .decode(data)
+            .expect("base64 token");
+        String::from_utf8(token).expect("a UTF-8 token")
+    }
+
     /// The last lines of every log, for failure messages.
     pub fn log_tail(&self) -> String {
         let mut s = String::new();
