@@ -111,6 +111,7 @@ impl Sops {
     async fn run(&self, args: &[&str], stdin: Option<&[u8]>) -> Result<std::process::Output> {
         let mut child = Command::new(&self.bin)
             .args(args)
+            .envs(absolute_key_paths())
             .current_dir(&self.root)
             .stdin(if stdin.is_some() {
                 Stdio::piped()
@@ -139,6 +140,21 @@ impl Sops {
             .with_hint("a SOPS_AGE_KEY_CMD or a key service may be waiting for input")),
         }
     }
+}
+
+/// Key-file variables that are relative paths, made absolute: sops runs in the fleet root,
+/// so `SOPS_AGE_KEY_FILE=keys.txt` would otherwise name a file there, not where the user is.
+fn absolute_key_paths() -> Vec<(&'static str, PathBuf)> {
+    let Ok(cwd) = std::env::current_dir() else {
+        return Vec::new();
+    };
+    ["SOPS_AGE_KEY_FILE", "SOPS_AGE_SSH_PRIVATE_KEY_FILE"]
+        .into_iter()
+        .filter_map(|var| {
+            let path = PathBuf::from(std::env::var_os(var)?);
+            (path.is_relative() && !path.as_os_str().is_empty()).then(|| (var, cwd.join(path)))
+        })
+        .collect()
 }
 
 fn find_on_path(name: &str) -> Option<PathBuf> {

@@ -186,3 +186,25 @@ fn help_teaches_the_command_tree() {
         "{text}"
     );
 }
+
+#[test]
+fn a_relative_age_key_path_is_taken_from_where_the_user_is() {
+    let env = TestEnv::new();
+    // sops runs in the fleet root; the key path must still mean the user's directory.
+    let out = env
+        .kube_dc()
+        .current_dir(env.dir.path())
+        .env("SOPS_AGE_KEY_FILE", "age-key.txt")
+        .args([
+            "--repo",
+            "fleet",
+            "bootstrap",
+            "break-glass",
+            "status",
+            "alpha",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("decrypts:       ok"));
+}
