@@ -509,6 +509,25 @@ fn filled_token(secret: Secret) -> Option<MintedToken> {
     })
 }
 
+/// The label the apiserver puts on a Secret-based token's Secret when the token is used.
+pub const LAST_USED_LABEL: &str = "kubernetes.io/legacy-token-last-used";
+
+/// Removes [`LAST_USED_LABEL`] from the token Secret, so the next use is recorded anew.
+pub async fn forget_last_use(client: &Client, id: &Identity) -> Result<()> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &id.namespace);
+    let patch = serde_json::json!({ "metadata": { "labels": { LAST_USED_LABEL: null } } });
+    let what = format!(
+        "clearing {LAST_USED_LABEL} on Secret {}/{}",
+        id.namespace, id.secret
+    );
+    call(
+        &what,
+        secrets.patch(&id.secret, &PatchParams::default(), &Patch::Merge(&patch)),
+    )
+    .await
+    .map(|_| ())
+}
+
 /// Who the apiserver says the client is.
 pub async fn whoami(client: &Client) -> Result<String> {
     whoami_unless_rejected(client).await?.ok_or_else(|| {

@@ -178,12 +178,20 @@ pub(super) async fn verify_new(
 ) -> Result<()> {
     let server = credential.server.clone();
     progress.step(name, Step::Verifying { server });
-    verify(name, credential, id).await.map_err(|e| {
+    let client = verify(name, credential, id).await.map_err(|e| {
         framed(
             e,
             format!("the new kubeconfig for {name} does not work, so it was not written"),
         )
-    })
+    })?;
+    // The apiserver just recorded our check as today's use of the token, and records at
+    // most one date a day: without this, a real use later today would not show in
+    // `status --live`.
+    if let Err(e) = cluster::forget_last_use(&client, id).await {
+        let note = format!("could not clear the last-used label after the check: {e}");
+        progress.step(name, Step::Warning(note));
+    }
+    Ok(())
 }
 
 /// The fleet side must work before we touch the cluster: a trial encryption of a
@@ -288,7 +296,7 @@ async fn verify(
     name: &ClusterName,
     credential: &BreakGlassCredential,
     id: &Identity,
-) -> Result<()> {
+) -> Result<Client> {
     let hint = "if the server URL is not reachable from here, re-run with --no-verify; if the CA is wrong for this URL, fix KUBE_API_EXTERNAL_URL/--server";
     let with_hint = |e: Error| e.with_hint(hint);
     let client = cluster::connect_with(kubeconfig::build(name, credential))
@@ -310,7 +318,7 @@ async fn verify(
             id.binding
         )));
     }
-    Ok(())
+    Ok(client)
 }
 
 /// Prefixes what a failed check means to the error, keeping its hint.
@@ -362,6 +370,7 @@ async fn check_server_before_revoking(
     }
     verify(name, &credential, &target.identity)
         .await
+        .map(|_| ())
         .map_err(frame)
 }
 

@@ -4,9 +4,10 @@
 //! When a Secret-based token authenticates, the apiserver labels its Secret
 //! `kubernetes.io/legacy-token-last-used: YYYY-MM-DD` (UTC), skipping the write when the
 //! label already says today (or tomorrow): one date per day. adopt and rotate use the new
-//! token once, to verify it, just before they encrypt the file; the date alone cannot tell
-//! that check from a use later the same day. The time of the apiserver's write (its
-//! managedFields entry for the label) can, compared with the file's sops `lastmodified`.
+//! token once, to verify it, just before they encrypt the file, and then clear the label
+//! (see `lifecycle::verify_new`). For files written otherwise, the time of the apiserver's
+//! write (its managedFields entry for the label), compared with the file's sops
+//! `lastmodified`, tells that check from a later use.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,11 +21,10 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::mint::admin_context;
-use crate::cluster::{self, AdminAccess, Identity, LiveObjects, ReadFailure};
+use crate::cluster::{self, AdminAccess, Identity, LAST_USED_LABEL, LiveObjects, ReadFailure};
 use crate::error::Error;
 use crate::fleet::Cluster;
 
-const LAST_USED_LABEL: &str = "kubernetes.io/legacy-token-last-used";
 const INVALID_SINCE_LABEL: &str = "kubernetes.io/legacy-token-invalid-since";
 const SA_UID_ANNOTATION: &str = "kubernetes.io/service-account.uid";
 /// Clusters looked up at once: a connection and two reads each, mostly waiting.
@@ -369,10 +369,7 @@ fn usage(secret: &SecretFacts, file_written_at: Option<DateTime<Utc>>) -> (LiveS
     }
     (
         LiveState::UnusedSinceRotation,
-        format!(
-            "last use recorded {date}, before the file was written (the check by adopt/rotate); \
-             the apiserver records one date per day, so a use later that day would not show"
-        ),
+        format!("last use recorded {date}, before the file was written"),
     )
 }
 
