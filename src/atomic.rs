@@ -34,9 +34,11 @@ pub fn write_with(
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("file");
+    let prefix = format!(".{name}.");
+    remove_stale_temps(dir, &prefix);
     // The suffix keeps a leftover temp file from matching `*.enc.yaml` rules.
     let mut temp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
+        .prefix(&prefix)
         .suffix(".tmp")
         .permissions(std::fs::Permissions::from_mode(0o600))
         .tempfile_in(dir)
@@ -45,6 +47,27 @@ pub fn write_with(
     temp.as_file().sync_all().map_err(|e| fail("fsync", e))?;
     temp.persist(target).map_err(|e| fail("rename", e.error))?;
     sync_dir(dir).map_err(|e| fail("fsync of the directory", e))
+}
+
+/// A write takes well under this; an older temp file of the same target was left by a
+/// process that was killed (it holds ciphertext only, but it is litter in the fleet).
+const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(300);
+
+fn remove_stale_temps(dir: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > STALE_TEMP_AGE));
+        if name.starts_with(prefix) && name.ends_with(".tmp") && stale {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
@@ -108,6 +131,34 @@ mod tests {
         assert!(err.to_string().contains("rename"), "{err}");
         assert_eq!(entries(dir.path()), vec!["f.enc.yaml"]);
         assert_eq!(std::fs::read_to_string(target.join("keep")).unwrap(), "x");
+    }
+
+    #[test]
+    fn temps_left_by_a_killed_writer_are_removed_fresh_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("f.enc.yaml");
+        let (stale, fresh) = (
+            dir.path().join(".f.enc.yaml.old1.tmp"),
+            dir.path().join(".f.enc.yaml.new2.tmp"),
+        );
+        let other = dir.path().join(".g.enc.yaml.old3.tmp");
+        for path in [&stale, &fresh, &other] {
+            std::fs::write(path, "ciphertext").unwrap();
+        }
+        let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        for path in [&stale, &other] {
+            File::options()
+                .write(true)
+                .open(path)
+                .unwrap()
+                .set_modified(an_hour_ago)
+                .unwrap();
+        }
+        write(&target, b"new").unwrap();
+        assert_eq!(
+            entries(dir.path()),
+            vec![".f.enc.yaml.new2.tmp", ".g.enc.yaml.old3.tmp", "f.enc.yaml"]
+        );
     }
 
     #[test]
