@@ -342,3 +342,47 @@ fn self_rotation_of_several_clusters_needs_only_the_age_key() {
         );
     }
 }
+
+#[test]
+fn single_commit_lists_the_clusters_and_names_the_incident() {
+    let _serial = serial();
+    let cp = shared_control_plane();
+    let env = TestEnv::new().with_git();
+    prepare_fleet(&env, cp, &["alpha", "beta"]);
+    let kubeconfig = multi_kubeconfig(&env, cp, &["alpha", "beta"], &[]);
+    for name in ["alpha", "beta"] {
+        let out = kube_dc(
+            &env,
+            cp,
+            &kubeconfig,
+            &["adopt", name, "--kube-context", &format!("{name}-admin")],
+        );
+        assert!(out.status.success(), "{}", show(&out));
+    }
+    let before = env.git(&["rev-parse", "HEAD"]);
+    let args = [
+        "rotate",
+        "alpha",
+        "beta",
+        "--kube-context",
+        "{cluster}-admin",
+        "--single-commit",
+        "--incident",
+        "INC-7",
+    ];
+    let out = kube_dc(&env, cp, &kubeconfig, &args);
+    assert!(out.status.success(), "{}", show(&out));
+    let log = env.git(&["log", "--format=%s", &format!("{}..HEAD", before.trim())]);
+    assert_eq!(
+        log.trim(),
+        "rotate break-glass kubeconfigs of 2 clusters after incident INC-7"
+    );
+    let body = env.git(&["log", "-1", "--format=%b"]);
+    let server = cp.server_url();
+    assert_eq!(body.trim(), format!("- alpha: {server}\n- beta: {server}"));
+    let files = env.git(&["show", "--name-only", "--format=", "HEAD"]);
+    assert_eq!(
+        files.trim(),
+        "clusters/alpha/break-glass-kubeconfig.enc.yaml\nclusters/beta/break-glass-kubeconfig.enc.yaml"
+    );
+}

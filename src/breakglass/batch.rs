@@ -138,7 +138,7 @@ pub async fn rotate(
         .iter()
         .filter_map(|(t, _, r)| Some((*t, r.as_ref().ok()?)))
         .collect();
-    let commit_error = mint::record(&recorder, Action::Rotate, &done, ui).err();
+    let commit_error = mint::record(&recorder, Action::Rotate, &done, args.commits(), ui).err();
     let results = summarize(&outcomes, unusable);
     render(&results, args.output, ui)?;
     if let Some(e) = commit_error {

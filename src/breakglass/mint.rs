@@ -67,7 +67,14 @@ pub async fn adopt(fleet: &Fleet, args: &AdoptArgs, ui: &mut Ui) -> Result<()> {
     let progress = StderrProgress::new(ui.err_style);
     let outcome = lifecycle::adopt(&sops, &target, &progress).await?;
     report_written(Action::Adopt, &target, &outcome, ui)?;
-    record(&recorder, Action::Adopt, &[(&target, &outcome)], ui)
+    let commits = Commits::default();
+    record(
+        &recorder,
+        Action::Adopt,
+        &[(&target, &outcome)],
+        commits,
+        ui,
+    )
 }
 
 /// The per-cluster part of a run; `single` allows falling back to the current context.
@@ -146,22 +153,43 @@ pub fn report_written(
         .context(|| "writing to stdout".into())
 }
 
-/// Commits each written file (only it), then pushes once, as the git flags say.
+/// How the written files go into Git.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Commits<'a> {
+    /// One commit for all the files instead of one per cluster.
+    pub together: bool,
+    pub incident: Option<&'a str>,
+}
+
+/// Commits the written files (only them), then pushes once, as the git flags say.
 pub fn record(
     recorder: &Recorder,
     action: Action,
     done: &[(&Target, &Outcome)],
+    commits: Commits,
     ui: &mut Ui,
 ) -> Result<()> {
-    for (target, outcome) in done {
-        let rel = target.cluster.break_glass_rel();
-        let change = git::Change {
+    let rels: Vec<String> = done
+        .iter()
+        .map(|(t, _)| t.cluster.break_glass_rel())
+        .collect();
+    let changes: Vec<git::Change> = done
+        .iter()
+        .zip(&rels)
+        .map(|((target, outcome), rel)| git::Change {
             cluster: target.cluster.name(),
             action,
             server: &outcome.server,
-            rel: &rel,
-        };
-        recorder.commit(&change, ui)?;
+            rel,
+            incident: commits.incident,
+        })
+        .collect();
+    if commits.together && !changes.is_empty() {
+        recorder.commit_together(&changes, ui)?;
+    } else {
+        for change in &changes {
+            recorder.commit(change, ui)?;
+        }
     }
     recorder.push(ui).map(|_| ())
 }
@@ -253,8 +281,25 @@ pub struct RotateArgs {
     /// needed (make-before-break; re-run to finish an interrupted run).
     #[arg(long, value_enum, default_value_t, value_name = "CREDENTIAL")]
     pub via: Via,
+    /// Commit all rotated files as one commit listing the clusters (default: one commit
+    /// per cluster).
+    #[arg(long, conflicts_with = "no_commit")]
+    pub single_commit: bool,
+    /// The incident the rotation follows; named in the default commit messages and
+    /// available to --message as {incident}.
+    #[arg(long, value_name = "ID")]
+    pub incident: Option<String>,
     #[command(flatten)]
     pub access: AccessArgs,
+}
+
+impl RotateArgs {
+    pub fn commits(&self) -> Commits<'_> {
+        Commits {
+            together: self.single_commit,
+            incident: self.incident.as_deref(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -350,7 +395,13 @@ async fn rotate_one(fleet: &Fleet, target: Target, args: &RotateArgs, ui: &mut U
     if args.via == Via::BreakGlass {
         progress.step(target.cluster.name(), Step::SelfRotation(Stage::Record));
     }
-    record(&recorder, Action::Rotate, &[(&target, &outcome)], ui)
+    record(
+        &recorder,
+        Action::Rotate,
+        &[(&target, &outcome)],
+        args.commits(),
+        ui,
+    )
 }
 
 /// What a step looks like on one line.

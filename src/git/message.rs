@@ -1,4 +1,5 @@
-//! Commit messages: a template with `{cluster}`, `{action}`, `{server}` and `{date}`.
+//! Commit messages: a template with `{cluster}`, `{action}`, `{server}`, `{date}` and
+//! `{incident}`.
 
 use chrono::{DateTime, Utc};
 
@@ -20,11 +21,15 @@ impl Action {
         }
     }
 
-    /// The messages the spec tells operators to type by hand.
-    fn default_template(self) -> &'static str {
-        match self {
-            Action::Adopt => "{cluster}: adopt break-glass kubeconfig",
-            Action::Rotate => "{cluster}: rotate break-glass token after recovery",
+    /// The messages the spec tells operators to type by hand (naming the incident when
+    /// there is one).
+    fn default_template(self, incident: bool) -> &'static str {
+        match (self, incident) {
+            (Action::Adopt, _) => "{cluster}: adopt break-glass kubeconfig",
+            (Action::Rotate, false) => "{cluster}: rotate break-glass token after recovery",
+            (Action::Rotate, true) => {
+                "{cluster}: rotate break-glass token after incident {incident}"
+            }
         }
     }
 }
@@ -38,6 +43,16 @@ pub struct Change<'a> {
     pub server: &'a str,
     /// The file, relative to the fleet root.
     pub rel: &'a str,
+    /// `--incident`: what the rotation was for.
+    pub incident: Option<&'a str>,
+}
+
+/// What a template's placeholders stand for.
+struct Fields<'a> {
+    cluster: &'a str,
+    action: Action,
+    server: &'a str,
+    incident: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,13 +62,14 @@ enum Piece {
     Action,
     Server,
     Date,
+    Incident,
 }
 
 /// A parsed template; `{{` and `}}` stand for literal braces.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageTemplate(Vec<Piece>);
 
-const PLACEHOLDERS: &str = "{cluster}, {action}, {server}, {date}";
+const PLACEHOLDERS: &str = "{cluster}, {action}, {server}, {date}, {incident}";
 
 impl MessageTemplate {
     /// `origin` names where the template came from, for the error message.
@@ -88,6 +104,7 @@ impl MessageTemplate {
                         "action" => Piece::Action,
                         "server" => Piece::Server,
                         "date" => Piece::Date,
+                        "incident" => Piece::Incident,
                         _ => return Err(bad(format!("unknown placeholder {{{name}}}"))),
                     };
                     pieces.push(Piece::Text(std::mem::take(&mut literal)));
@@ -102,23 +119,75 @@ impl MessageTemplate {
         Ok(MessageTemplate(pieces))
     }
 
-    pub fn default_for(action: Action) -> MessageTemplate {
-        MessageTemplate::parse(action.default_template(), "built-in default")
+    pub fn default_for(action: Action, incident: bool) -> MessageTemplate {
+        MessageTemplate::parse(action.default_template(incident), "built-in default")
             .expect("built-in templates parse")
     }
 
     pub fn render(&self, change: &Change, now: DateTime<Utc>) -> String {
+        let fields = Fields {
+            cluster: change.cluster.as_str(),
+            action: change.action,
+            server: change.server,
+            incident: change.incident,
+        };
+        self.fill(&fields, now)
+    }
+
+    fn fill(&self, fields: &Fields, now: DateTime<Utc>) -> String {
         self.0
             .iter()
             .map(|piece| match piece {
                 Piece::Text(text) => text.clone(),
-                Piece::Cluster => change.cluster.to_string(),
-                Piece::Action => change.action.as_str().to_string(),
-                Piece::Server => change.server.to_string(),
+                Piece::Cluster => fields.cluster.to_string(),
+                Piece::Action => fields.action.as_str().to_string(),
+                Piece::Server => fields.server.to_string(),
                 Piece::Date => now.format("%Y-%m-%d").to_string(),
+                Piece::Incident => fields.incident.unwrap_or_default().to_string(),
             })
             .collect()
     }
+}
+
+/// The message of one commit for several changes (`--single-commit`): a subject from
+/// `template` with `{cluster}` and `{server}` standing for all of them, or a default
+/// naming how many clusters and the incident, then one line per cluster.
+pub fn combined_message(
+    changes: &[Change],
+    template: Option<&MessageTemplate>,
+    now: DateTime<Utc>,
+) -> String {
+    let Some(first) = changes.first() else {
+        return String::new();
+    };
+    let clusters: Vec<&str> = changes.iter().map(|c| c.cluster.as_str()).collect();
+    let mut servers: Vec<&str> = changes.iter().map(|c| c.server).collect();
+    servers.dedup();
+    let fields = Fields {
+        cluster: &clusters.join(", "),
+        action: first.action,
+        server: &servers.join(", "),
+        incident: first.incident,
+    };
+    let subject = match template {
+        Some(template) => template.fill(&fields, now),
+        None => {
+            let why = match first.incident {
+                Some(id) => format!("after incident {id}"),
+                None => "after recovery".to_string(),
+            };
+            let verb = first.action.as_str();
+            format!(
+                "{verb} break-glass kubeconfigs of {} clusters {why}",
+                changes.len()
+            )
+        }
+    };
+    let body: String = changes
+        .iter()
+        .map(|c| format!("- {}: {}\n", c.cluster, c.server))
+        .collect();
+    format!("{subject}\n\n{body}")
 }
 
 #[cfg(test)]
@@ -132,6 +201,7 @@ mod tests {
             action,
             server: "https://kube-api.example:6443",
             rel: "clusters/eu/dc1/break-glass-kubeconfig.enc.yaml",
+            incident: None,
         };
         let now = DateTime::parse_from_rfc3339("2026-03-04T05:06:07Z")
             .unwrap()
@@ -151,7 +221,7 @@ mod tests {
             "eu/dc1: rotate via https://kube-api.example:6443 on 2026-03-04 {x}"
         );
         assert_eq!(
-            MessageTemplate::default_for(Action::Adopt),
+            MessageTemplate::default_for(Action::Adopt, false),
             MessageTemplate::parse("{cluster}: adopt break-glass kubeconfig", "x").unwrap()
         );
         assert_eq!(
@@ -160,6 +230,41 @@ mod tests {
                 Action::Rotate
             ),
             "eu/dc1: rotate break-glass token after recovery"
+        );
+    }
+
+    #[test]
+    fn incident_placeholder_and_combined_message() {
+        let (alpha, beta) = (
+            ClusterName::parse("alpha").unwrap(),
+            ClusterName::parse("beta").unwrap(),
+        );
+        let change = |cluster, server| Change {
+            cluster,
+            action: Action::Rotate,
+            server,
+            rel: "clusters/x/break-glass-kubeconfig.enc.yaml",
+            incident: Some("INC-42"),
+        };
+        let changes = [
+            change(&alpha, "https://a:6443"),
+            change(&beta, "https://b:6443"),
+        ];
+        let now = DateTime::parse_from_rfc3339("2026-03-04T05:06:07Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(
+            MessageTemplate::default_for(Action::Rotate, true).render(&changes[0], now),
+            "alpha: rotate break-glass token after incident INC-42"
+        );
+        assert_eq!(
+            combined_message(&changes, None, now),
+            "rotate break-glass kubeconfigs of 2 clusters after incident INC-42\n\n- alpha: https://a:6443\n- beta: https://b:6443\n"
+        );
+        let template = MessageTemplate::parse("{incident}: {action} {cluster}", "test").unwrap();
+        assert!(
+            combined_message(&changes, Some(&template), now)
+                .starts_with("INC-42: rotate alpha, beta\n\n")
         );
     }
 

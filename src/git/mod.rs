@@ -40,7 +40,7 @@
 //! `{server}`, `{date}`. [`Recorder::push`] pushes with `--push`, asks on a terminal, and
 //! otherwise prints the exact command; it never forces. Both block: they run `git`.
 //!
-//! The lower level, for other callers: [`Repo::discover`], [`Repo::commit_only`],
+//! The lower level, for other callers: [`Repo::discover`], [`Repo::commit_paths`],
 //! [`Repo::push_plan`], [`Repo::push`], [`Repo::path_states`], [`Repo::last_commits`],
 //! [`Repo::head`].
 
@@ -63,7 +63,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 
 pub use cli::GitCli;
-pub use message::{Action, Change, MessageTemplate};
+pub use message::{Action, Change, MessageTemplate, combined_message};
 pub use push::{PushPlan, PushPolicy};
 pub use record::{CommitArgs, PushOutcome, Recorder};
 pub use state::{Head, PathState, Tracking};
@@ -77,7 +77,7 @@ pub struct Repo {
     git: GitCli,
 }
 
-/// A commit, as `status` and [`Repo::commit_only`] report it.
+/// A commit, as `status` and [`Repo::commit_paths`] report it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CommitInfo {
     pub id: String,

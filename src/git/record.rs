@@ -5,7 +5,7 @@ use std::io::Write;
 use chrono::Utc;
 
 use super::push::confirm;
-use super::{Change, CommitOutcome, GitCli, MessageTemplate, PushPolicy, Repo};
+use super::{Change, CommitOutcome, GitCli, MessageTemplate, PushPolicy, Repo, combined_message};
 use crate::error::Result;
 use crate::fleet::Fleet;
 use crate::fleet_settings::{self, FleetSettings};
@@ -100,25 +100,33 @@ impl Recorder {
 
     /// Commits only `change.rel`; reports the commit on stderr.
     pub fn commit(&self, change: &Change, ui: &mut Ui) -> Result<CommitOutcome> {
+        let template = self.template.clone().unwrap_or_else(|| {
+            MessageTemplate::default_for(change.action, change.incident.is_some())
+        });
+        let message = template.render(change, Utc::now());
+        self.commit_files(&[change.rel], &message, ui)
+    }
+
+    /// Commits all the changes' files, and only them, as one commit (`--single-commit`).
+    pub fn commit_together(&self, changes: &[Change], ui: &mut Ui) -> Result<CommitOutcome> {
+        let rels: Vec<&str> = changes.iter().map(|c| c.rel).collect();
+        let message = combined_message(changes, self.template.as_ref(), Utc::now());
+        self.commit_files(&rels, &message, ui)
+    }
+
+    fn commit_files(&self, rels: &[&str], message: &str, ui: &mut Ui) -> Result<CommitOutcome> {
+        let files = rels.join(", ");
         let Some(repo) = &self.repo else {
-            let _ = writeln!(
-                ui.err,
-                "{} written, not committed (--no-commit)",
-                change.rel
-            );
+            let _ = writeln!(ui.err, "{files} written, not committed (--no-commit)");
             return Ok(CommitOutcome::Skipped);
         };
-        let template = self
-            .template
-            .clone()
-            .unwrap_or_else(|| MessageTemplate::default_for(change.action));
-        let outcome = repo.commit_only(change.rel, &template.render(change, Utc::now()))?;
+        let outcome = repo.commit_paths(rels, message)?;
         match &outcome {
             CommitOutcome::Committed(c) => {
                 let _ = writeln!(ui.err, "committed {} {}", c.short_id, c.subject);
             }
             CommitOutcome::Unchanged => {
-                let _ = writeln!(ui.err, "{} is unchanged: nothing to commit", change.rel);
+                let _ = writeln!(ui.err, "{files} unchanged: nothing to commit");
             }
             CommitOutcome::Skipped => {}
         }
