@@ -94,6 +94,24 @@ fn prepare_fleet(env: &TestEnv, cp: &ControlPlane, clusters: &[&str]) {
     env.git(&["commit", "-qam", "clusters on the test control plane"]);
 }
 
+/// Places `clusters` on the control plane (own namespaces, an admin context each) and
+/// adopts them; returns the kubeconfig with their admin contexts.
+fn adopted_on_control_plane(env: &TestEnv, cp: &ControlPlane, clusters: &[&str]) -> PathBuf {
+    prepare_fleet(env, cp, clusters);
+    let kubeconfig = multi_kubeconfig(env, cp, clusters, &[]);
+    for name in clusters {
+        let context = format!("{name}-admin");
+        let out = kube_dc(
+            env,
+            cp,
+            &kubeconfig,
+            &["adopt", name, "--kube-context", &context],
+        );
+        assert!(out.status.success(), "{}\n{}", show(&out), cp.log_tail());
+    }
+    kubeconfig
+}
+
 fn kube_dc(env: &TestEnv, cp: &ControlPlane, kubeconfig: &Path, args: &[&str]) -> Output {
     env.kube_dc_with_kubectl(cp)
         .args(["bootstrap", "break-glass"])
@@ -282,17 +300,7 @@ fn self_rotation_of_several_clusters_needs_only_the_age_key() {
     let _serial = serial();
     let cp = shared_control_plane();
     let env = TestEnv::new().with_git();
-    prepare_fleet(&env, cp, &["alpha", "beta"]);
-    let kubeconfig = multi_kubeconfig(&env, cp, &["alpha", "beta"], &[]);
-    for name in ["alpha", "beta"] {
-        let out = kube_dc(
-            &env,
-            cp,
-            &kubeconfig,
-            &["adopt", name, "--kube-context", &format!("{name}-admin")],
-        );
-        assert!(out.status.success(), "{}", show(&out));
-    }
+    adopted_on_control_plane(&env, cp, &["alpha", "beta"]);
     let before = env.git(&["rev-parse", "HEAD"]);
     // No --kubeconfig, no ~/.kube/config: the break-glass files are the only logins.
     let out = env
@@ -348,17 +356,7 @@ fn single_commit_lists_the_clusters_and_names_the_incident() {
     let _serial = serial();
     let cp = shared_control_plane();
     let env = TestEnv::new().with_git();
-    prepare_fleet(&env, cp, &["alpha", "beta"]);
-    let kubeconfig = multi_kubeconfig(&env, cp, &["alpha", "beta"], &[]);
-    for name in ["alpha", "beta"] {
-        let out = kube_dc(
-            &env,
-            cp,
-            &kubeconfig,
-            &["adopt", name, "--kube-context", &format!("{name}-admin")],
-        );
-        assert!(out.status.success(), "{}", show(&out));
-    }
+    let kubeconfig = adopted_on_control_plane(&env, cp, &["alpha", "beta"]);
     let before = env.git(&["rev-parse", "HEAD"]);
     let args = [
         "rotate",
