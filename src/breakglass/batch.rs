@@ -134,10 +134,12 @@ pub async fn rotate(
         .collect()
         .await;
     progress.clear();
-    let done: Vec<(&Target, &Outcome)> = outcomes
+    let mut done: Vec<(&Target, &Outcome)> = outcomes
         .iter()
         .filter_map(|(t, _, r)| Some((*t, r.as_ref().ok()?)))
         .collect();
+    // Rotations finish in any order; commits (and a single commit's list) follow the names.
+    done.sort_by(|a, b| a.0.cluster.name().cmp(b.0.cluster.name()));
     let commit_error = mint::record(&recorder, Action::Rotate, &done, args.commits(), ui).err();
     let results = summarize(&outcomes, unusable);
     render(&results, args.output, ui)?;

@@ -162,6 +162,7 @@ pub fn combined_message(
     };
     let clusters: Vec<&str> = changes.iter().map(|c| c.cluster.as_str()).collect();
     let mut servers: Vec<&str> = changes.iter().map(|c| c.server).collect();
+    servers.sort_unstable();
     servers.dedup();
     let fields = Fields {
         cluster: &clusters.join(", "),
