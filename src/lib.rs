@@ -19,4 +19,5 @@ pub mod leak_scan;
 pub mod sops;
 pub mod sops_config;
 pub mod sops_file;
+pub mod sops_reader;
 pub mod ui;
