@@ -119,6 +119,7 @@ pub fn outline(text: &str) -> Result<Outline<'_>, Failure> {
         documents: 0,
         sops_seen_in_document: false,
         top_keys: std::collections::HashSet::new(),
+        block_scalars: Vec::new(),
     }
     .run()
 }
@@ -134,6 +135,8 @@ struct Walker<'t> {
     /// The first document's top-level keys: go-yaml rejects a repeated one there when sops
     /// reads its metadata.
     top_keys: std::collections::HashSet<String>,
+    /// Byte ranges of literal and folded block scalars.
+    block_scalars: Vec<Range<usize>>,
 }
 
 fn unsupported_move() -> Failure {
@@ -291,6 +294,9 @@ impl<'t> Walker<'t> {
     ) -> Result<(), Failure> {
         let (start, end) = self.offset(span)?;
         let plain = style == ScalarStyle::Plain;
+        if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded) {
+            self.block_scalars.push(start..end);
+        }
         match self.frames.last_mut() {
             None => Err(unsupported("a document that is a single value")),
             Some(Frame::Map { key: None, .. }) => self.key(text, plain, start),
@@ -453,7 +459,13 @@ impl<'t> Walker<'t> {
     fn dangles(&self, line_start: usize, line_end: usize, col: usize) -> bool {
         let is_content = |l: &&str| !l.trim().is_empty() && !l.trim_start().starts_with('#');
         let indent = |l: &str| l.len() - l.trim_start_matches(' ').len();
-        let before = self.text[..line_start].lines().rev().find(is_content);
+        // A literal block's lines count as the line that holds its `|`.
+        let before_end = self
+            .block_scalars
+            .iter()
+            .find(|b| b.start < line_start && line_start <= b.end)
+            .map_or(line_start, |b| b.start);
+        let before = self.text[..before_end].lines().rev().find(is_content);
         let after = self.text[line_end..].lines().find(is_content);
         let (Some(before), after) = (before, after) else {
             return false;

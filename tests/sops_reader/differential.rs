@@ -60,7 +60,7 @@ fn with_other_master_keys(i: usize, ciphertext: Vec<u8>) -> Vec<u8> {
 /// itself knows where to.
 const ALLOWED_FALLBACK: &str = "sops moves it";
 /// At most this share of the files may need the binary.
-const MAX_FALLBACK_PERCENT: usize = 5;
+const MAX_FALLBACK_PERCENT: usize = 2;
 
 struct Outcome {
     mismatches: Vec<String>,
