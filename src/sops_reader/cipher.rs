@@ -90,7 +90,8 @@ fn typed(plain: Zeroizing<Vec<u8>>, kind: &str) -> Result<Opened, OpenError> {
     if kind == "bytes" {
         return Err(bad());
     }
-    let text = Zeroizing::new(String::from_utf8(plain.to_vec()).map_err(|_| bad())?);
+    // Checked before copying, so a failed conversion leaves no unwiped copy behind.
+    let text = Zeroizing::new(std::str::from_utf8(&plain).map_err(|_| bad())?.to_string());
     let value = match kind {
         "str" => Value::Str(text),
         "comment" => return Ok(Opened::Comment(text)),

@@ -303,7 +303,8 @@ fn run_key_command(cmd: &str) -> Result<Zeroizing<Vec<u8>>, String> {
         .map_err(|e| failed(format!("cannot run {}: {e}", words[0])))?;
     let mut stdout = child.stdout.take().expect("piped");
     let reader = std::thread::spawn(move || {
-        let mut out = Zeroizing::new(Vec::new());
+        // Room for any identity list, so the buffer never grows (growing leaves copies).
+        let mut out = Zeroizing::new(Vec::with_capacity(64 * 1024));
         stdout.read_to_end(&mut out).map(|_| out)
     });
     let started = Instant::now();
