@@ -42,7 +42,7 @@ pub async fn run(fleet: &Fleet, args: &UseArgs, ui: &mut Ui) -> Result<u8> {
     let cluster = fleet.cluster(&args.cluster)?;
     let sops = Sops::locate(fleet.root()).await?;
     let rel = cluster.break_glass_rel();
-    let plaintext = sops.decrypt(&rel).await?;
+    let plaintext = super::decrypt(&sops, &cluster).await?;
     let server = kubeconfig::parse(&plaintext, &rel)?.server;
     let dir = session_dir(ui)?;
     let file = SessionFile::create(&dir, &plaintext)?;
