@@ -9,3 +9,4 @@ mod support;
 mod files;
 mod harness;
 mod names;
+mod session;
