@@ -126,8 +126,9 @@ async fn run_child(
         .env(SESSION_CLUSTER_ENV, cluster.name().as_str())
         .spawn()
         .map_err(|e| Error::failed(format!("cannot start {program}: {e}")))?;
-    if let Some(pid) = child.id()
-        && let Err(e) = file.record_child(ProcessId::of(pid as i32))
+    // A child that is gone already needs no record: the session is over.
+    if let Some(id) = child.id().and_then(|pid| ProcessId::of(pid as i32))
+        && let Err(e) = file.record_child(id)
     {
         ui.warn(&format!(
             "{}; if kube-dc is killed, the next kube-dc run may remove the kubeconfig while {program} still runs",

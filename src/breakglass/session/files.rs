@@ -31,8 +31,8 @@ const CHILD_RECORD: safe_fs::Kind = safe_fs::Kind {
 const WIPE_MAX: u64 = 1 << 20;
 
 /// A process as the sweep recognises it: its pid and its start time (clock ticks after
-/// boot, field 22 of `/proc/<pid>/stat`; 0 where there is no /proc, and then the pid alone
-/// is checked).
+/// boot, field 22 of `/proc/<pid>/stat`), so that a reused pid is not mistaken for it.
+/// Without /proc (or in names from before start times were recorded) only the pid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProcessId {
     pid: i32,
@@ -41,24 +41,28 @@ pub struct ProcessId {
 
 impl ProcessId {
     pub fn current() -> ProcessId {
-        ProcessId::of(std::process::id() as i32)
+        let pid = std::process::id() as i32;
+        ProcessId::of(pid).unwrap_or(ProcessId { pid, start: None })
     }
 
-    pub fn of(pid: i32) -> ProcessId {
-        ProcessId {
-            pid,
-            start: Some(start_time(pid).unwrap_or(0)),
+    /// `None` when the process is already gone.
+    pub fn of(pid: i32) -> Option<ProcessId> {
+        match start_time(pid) {
+            Some(start) => Some(ProcessId {
+                pid,
+                start: Some(start),
+            }),
+            None if !has_proc() => Some(ProcessId { pid, start: None }),
+            None => None,
         }
     }
 
     /// The same process still runs (a zombie runs no code and counts as gone).
     fn is_alive(&self) -> bool {
         match (self.start, start_time(self.pid)) {
-            (Some(wanted), Some(now)) if wanted != 0 => wanted == now,
-            (_, Some(_)) => true,
-            // No /proc entry: gone, a zombie, or a system without /proc.
-            (Some(0), None) => pid_exists(self.pid) && !Path::new("/proc/self/stat").exists(),
-            (_, None) => false,
+            (Some(wanted), now) => now == Some(wanted),
+            (None, Some(_)) => true,
+            (None, None) => !has_proc() && pid_exists(self.pid),
         }
     }
 
@@ -69,7 +73,7 @@ impl ProcessId {
         }
     }
 
-    /// `<pid>.<start>`, or `<pid>` alone in names written by kube-dc before 0.2.
+    /// `<pid>.<start>`, or `<pid>` alone.
     fn decode(text: &str) -> Option<ProcessId> {
         let (pid, start) = match text.split_once('.') {
             Some((pid, start)) => (pid, Some(start.parse().ok()?)),
@@ -78,6 +82,10 @@ impl ProcessId {
         let pid = pid.parse().ok().filter(|p| *p > 0)?;
         Some(ProcessId { pid, start })
     }
+}
+
+fn has_proc() -> bool {
+    Path::new("/proc/self/stat").exists()
 }
 
 /// Field 22 of `/proc/<pid>/stat`; `None` for a missing process or a zombie.
@@ -388,11 +396,14 @@ mod tests {
 
     use super::*;
 
-    fn dead_pid() -> i32 {
+    /// A process that has exited (its pid may be reused, its start time will differ).
+    fn dead() -> ProcessId {
         let mut child = std::process::Command::new("true").spawn().unwrap();
+        let me = ProcessId::current();
         let pid = child.id() as i32;
         child.wait().unwrap();
-        pid
+        assert!(ProcessId::of(pid).is_none());
+        ProcessId { pid, ..me }
     }
 
     /// A HOME with a private session directory.
@@ -460,7 +471,7 @@ mod tests {
             start: me.start.map(|s| s + 1),
         };
         assert!(!reused.is_alive());
-        assert!(!ProcessId::of(dead_pid()).is_alive());
+        assert!(!dead().is_alive());
         assert_eq!(ProcessId::decode(&me.encode()), Some(me));
         assert_eq!(ProcessId::decode("12.x"), None);
     }
@@ -470,7 +481,7 @@ mod tests {
         let (home, dir) = home();
         let me = ProcessId::current();
         let reused = format!("{}.{}", me.pid, me.start.unwrap() + 1);
-        let dead = ProcessId::of(dead_pid()).encode();
+        let dead = dead().encode();
         let files = [
             format!("kubeconfig-{}-live.yaml", me.encode()),
             format!("kubeconfig-{reused}-reused.yaml"),
@@ -490,10 +501,10 @@ mod tests {
     #[test]
     fn sweep_keeps_a_file_while_its_child_runs() {
         let (home, dir) = home();
-        let dead = ProcessId::of(dead_pid()).encode();
-        let session = format!("kubeconfig-{dead}-s.yaml");
+        let owner = dead().encode();
+        let session = format!("kubeconfig-{owner}-s.yaml");
         std::fs::write(dir.join(&session), "x").unwrap();
-        let child_record = dir.join(format!("kubeconfig-{dead}-s.child"));
+        let child_record = dir.join(format!("kubeconfig-{owner}-s.child"));
         std::fs::write(
             &child_record,
             format!("{}\n", ProcessId::current().encode()),
@@ -501,11 +512,7 @@ mod tests {
         .unwrap();
         assert_eq!(sweep_stale(home.path()).removed, 0);
         assert!(dir.join(&session).exists());
-        std::fs::write(
-            &child_record,
-            format!("{}\n", ProcessId::of(dead_pid()).encode()),
-        )
-        .unwrap();
+        std::fs::write(&child_record, format!("{}\n", dead().encode())).unwrap();
         assert_eq!(sweep_stale(home.path()).removed, 1);
         assert!(names(&dir).is_empty(), "{:?}", names(&dir));
     }
@@ -513,7 +520,7 @@ mod tests {
     #[test]
     fn sweep_never_follows_links_nor_zeroes_hard_links() {
         let (home, dir) = home();
-        let dead = ProcessId::of(dead_pid()).encode();
+        let dead = dead().encode();
         let target = home.path().join("precious");
         std::fs::write(&target, "precious").unwrap();
         symlink(&target, dir.join(format!("kubeconfig-{dead}-link.yaml"))).unwrap();
@@ -532,7 +539,7 @@ mod tests {
     #[test]
     fn a_directory_others_can_write_is_not_swept() {
         let (home, dir) = home();
-        let dead = ProcessId::of(dead_pid()).encode();
+        let dead = dead().encode();
         let planted = dir.join(format!("kubeconfig-{dead}-x.yaml"));
         std::fs::write(&planted, "x").unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
