@@ -293,6 +293,32 @@ fn cluster_directories_through_links_are_refused() {
     ]);
 }
 
+#[test]
+fn check_reads_work_tree_files_safely() {
+    let check = ["bootstrap", "break-glass", "check"];
+    run_table(vec![
+        Case::new("check: a file over the 16 MiB scan cap is an error naming it")
+            .setup(|s: &mut Scene| {
+                s.write("fleet/clusters/alpha/huge.yaml", vec![b'#'; (16 << 20) + 1]);
+            })
+            .args(check)
+            .exit(1)
+            .says("huge.yaml")
+            .says("is never larger than 16777216 bytes")
+            .within(FAST),
+        Case::new("check: a FIFO in the work tree is not opened")
+            .setup(|s: &mut Scene| s.fifo("fleet/clusters/alpha/pipe.yaml"))
+            .args(check)
+            .exit(0)
+            .within(FAST),
+        Case::new("check: a link to /dev/zero in the work tree is not followed")
+            .setup(|s: &mut Scene| s.symlink("fleet/clusters/alpha/zero.yaml", "/dev/zero"))
+            .args(check)
+            .exit(0)
+            .within(FAST),
+    ]);
+}
+
 /// chmod 000. The suite runs as root here, and root reads any file whatever its mode:
 /// then the read succeeds and the command works (exit 0). As any other user the file
 /// cannot be opened and the error says so (`expected` is that exit code).
