@@ -65,7 +65,6 @@ pub enum Problem {
     },
     TooLarge {
         kind: Kind,
-        size: u64,
     },
     Io(std::io::Error),
 }
@@ -127,9 +126,9 @@ impl fmt::Display for FileError {
             Problem::WrongType { found, wanted } => {
                 write!(f, "refusing {path}: it is {found}, not {wanted}")
             }
-            Problem::TooLarge { kind, size } => write!(
+            Problem::TooLarge { kind } => write!(
                 f,
-                "refusing {path}: it holds more than {size} bytes; a {} is never larger than {} bytes",
+                "refusing {path}: it is too large (a {} is never larger than {} bytes)",
                 kind.name, kind.max_bytes
             ),
             Problem::Io(e) => write!(f, "cannot open {path}: {e}"),
@@ -392,9 +391,8 @@ impl RegularFile {
     /// The whole content, refusing more than `kind.max_bytes` (checked on the size `fstat`
     /// reported and again while reading, for files that grow or lie about their size).
     pub fn read_all(mut self, kind: Kind) -> FsResult<Vec<u8>> {
-        let too_large = |size| Problem::TooLarge { kind, size };
         if self.meta.len() > kind.max_bytes {
-            return Err(FileError::new(self.path, too_large(kind.max_bytes)));
+            return Err(FileError::new(self.path, Problem::TooLarge { kind }));
         }
         let mut bytes = Vec::with_capacity(self.meta.len() as usize);
         (&mut self.file)
@@ -402,7 +400,7 @@ impl RegularFile {
             .read_to_end(&mut bytes)
             .map_err(|e| FileError::new(self.path.clone(), Problem::Io(e)))?;
         if bytes.len() as u64 > kind.max_bytes {
-            return Err(FileError::new(self.path, too_large(kind.max_bytes)));
+            return Err(FileError::new(self.path, Problem::TooLarge { kind }));
         }
         Ok(bytes)
     }
@@ -565,6 +563,10 @@ mod tests {
         );
         std::fs::write(dir.path().join("17"), [b'x'; 17]).unwrap();
         assert!(refusal(dir.path(), "17").contains("never larger"));
+        // /proc files say they are empty and are not: the cap holds while reading too.
+        let proc = PathBuf::from(format!("/proc/{}", std::process::id()));
+        let err = read_beneath(&proc, Path::new("status"), SMALL).unwrap_err();
+        assert!(err.to_string().contains("never larger"), "{err}");
         std::fs::write(dir.path().join("16"), [b'x'; 16]).unwrap();
         assert_eq!(read(dir.path(), "16").unwrap().len(), 16);
     }
