@@ -316,15 +316,20 @@ impl Dir {
 
     /// Creates `name` (which must not exist, not even as a link), 0600, for writing.
     pub fn create_new(&self, name: &OsStr) -> std::io::Result<File> {
+        Ok(File::from(self.create_new_c(name)?))
+    }
+
+    /// [`Dir::create_new`] returning the descriptor: allocates nothing for a C-string
+    /// name, so it may run between fork and exec.
+    pub fn create_new_c<P: ?Sized + nix::NixPath>(&self, name: &P) -> nix::Result<OwnedFd> {
         let flags =
             OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        let mode = Mode::from_bits_truncate(0o600);
-        Ok(File::from(nix::fcntl::openat(
+        nix::fcntl::openat(
             self.fd.as_fd(),
             name,
             flags,
-            mode,
-        )?))
+            Mode::from_bits_truncate(0o600),
+        )
     }
 
     /// Creates `<prefix><random><suffix>` with [`Dir::create_new`]; returns it and its name.
@@ -375,7 +380,7 @@ impl Dir {
         nix::fcntl::openat(self.fd.as_fd(), name, flags, Mode::empty()).map(File::from)
     }
 
-    fn try_clone(&self) -> FsResult<Dir> {
+    pub fn try_clone(&self) -> FsResult<Dir> {
         let fd = self
             .fd
             .try_clone()

@@ -160,9 +160,14 @@ fn status_alpha(env: &TestEnv) -> String {
 fn after_sigkill_the_file_stays_while_the_child_runs() {
     let env = TestEnv::new();
     let (mut session, file, child) = running_session(&env);
-    // kube-dc records its child right after starting it; the child can run (and write the
-    // marker) before that, and a SIGKILL inside those microseconds is not what this tests.
-    wait_until("the child record", || session_entries(&env).len() == 2);
+    // The child records itself before it runs any code of its own: by the time it wrote
+    // its marker, the record is there, so no SIGKILL can fall between the two.
+    assert_eq!(
+        session_entries(&env).len(),
+        2,
+        "{:?}",
+        session_entries(&env)
+    );
     session.kill().unwrap(); // SIGKILL: kube-dc cannot clean up, its shell runs on
     session.wait().unwrap();
     let stderr = status_alpha(&env);

@@ -15,7 +15,7 @@ use nix::unistd::Pid;
 use tokio::process::Command;
 use tokio::signal::unix::{SignalKind, signal};
 
-use files::{ProcessId, SessionFile};
+use files::SessionFile;
 pub use files::{Sweep, sweep_stale};
 
 use super::lifecycle::{SESSION_CLUSTER_ENV, SESSION_ENV};
@@ -51,7 +51,7 @@ pub async fn run(fleet: &Fleet, args: &UseArgs, ui: &mut Ui) -> Result<u8> {
     let signals = Signals::install()?;
     let file = SessionFile::create(dir, &plaintext)?;
     banner(&cluster, &server, ui.err_style, &mut ui.err)?;
-    let code = run_child(&cluster, &file, &args.command, signals, ui).await;
+    let code = run_child(&cluster, &file, &args.command, signals).await;
     drop(file);
     let rotate = format!("kube-dc bootstrap break-glass rotate {}", cluster.name());
     let _ = writeln!(
@@ -110,7 +110,6 @@ async fn run_child(
     file: &SessionFile,
     command: &[String],
     mut signals: Signals,
-    ui: &mut Ui,
 ) -> Result<u8> {
     let (program, args) = match command.split_first() {
         Some((program, args)) => (program.clone(), args.to_vec()),
@@ -119,22 +118,25 @@ async fn run_child(
             Vec::new(),
         ),
     };
-    let mut child = Command::new(&program)
+    let record = file.child_record_writer()?;
+    let mut command = Command::new(&program);
+    command
         .args(&args)
         .env("KUBECONFIG", file.path())
         .env(SESSION_ENV, "1")
-        .env(SESSION_CLUSTER_ENV, cluster.name().as_str())
+        .env(SESSION_CLUSTER_ENV, cluster.name().as_str());
+    // SAFETY: the closure runs in the child between fork and exec, where only
+    // async-signal-safe calls are allowed: `record_self` makes only such system calls and
+    // allocates nothing (see its documentation).
+    unsafe {
+        command.pre_exec(move || {
+            record.record_self();
+            Ok(())
+        });
+    }
+    let mut child = command
         .spawn()
         .map_err(|e| Error::failed(format!("cannot start {program}: {e}")))?;
-    // A child that is gone already needs no record: the session is over.
-    if let Some(id) = child.id().and_then(|pid| ProcessId::of(pid as i32))
-        && let Err(e) = file.record_child(id)
-    {
-        ui.warn(&format!(
-            "{}; if kube-dc is killed, the next kube-dc run may remove the kubeconfig while {program} still runs",
-            e.message()
-        ));
-    }
     let received = tokio::select! {
         status = child.wait() => return Ok(exit_code(status.context(|| format!("waiting for {program}"))?)),
         received = signals.next() => received,

@@ -13,6 +13,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
+use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
@@ -67,10 +68,21 @@ impl ProcessId {
     }
 
     fn encode(&self) -> String {
-        match self.start {
-            Some(start) => format!("{}.{start}", self.pid),
-            None => self.pid.to_string(),
+        let mut buf = [0u8; ENCODED_MAX];
+        let len = self.encode_into(&mut buf);
+        String::from_utf8_lossy(buf.get(..len).unwrap_or_default()).into_owned()
+    }
+
+    /// `<pid>.<start>` (or `<pid>`) into `buf`, returning its length; allocates nothing.
+    fn encode_into(&self, buf: &mut [u8; ENCODED_MAX]) -> usize {
+        let mut len = write_decimal(buf, 0, self.pid.unsigned_abs().into());
+        if let Some(start) = self.start {
+            if let Some(dot) = buf.get_mut(len) {
+                *dot = b'.';
+            }
+            len = write_decimal(buf, len + 1, start);
         }
+        len
     }
 
     /// `<pid>.<start>`, or `<pid>` alone.
@@ -84,21 +96,58 @@ impl ProcessId {
     }
 }
 
+/// Room for `<i32>.<u64>` and a newline.
+const ENCODED_MAX: usize = 40;
+
+/// Writes `n` in decimal at `buf[at..]`, returning the end; allocates nothing.
+fn write_decimal(buf: &mut [u8], at: usize, n: u64) -> usize {
+    let mut digits = [0u8; 20];
+    let mut count = 0;
+    let mut rest = n;
+    loop {
+        if let Some(d) = digits.get_mut(count) {
+            *d = b'0' + (rest % 10) as u8;
+        }
+        count += 1;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for (i, d) in digits.iter().take(count).rev().enumerate() {
+        if let Some(slot) = buf.get_mut(at + i) {
+            *slot = *d;
+        }
+    }
+    at + count
+}
+
 fn has_proc() -> bool {
     Path::new("/proc/self/stat").exists()
 }
 
 /// Field 22 of `/proc/<pid>/stat`; `None` for a missing process or a zombie.
 fn start_time(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_start_time(&std::fs::read(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// The start time in a `/proc/<pid>/stat` line; `None` for a zombie. Allocates nothing:
+/// it also runs in a child between fork and exec.
+fn parse_start_time(stat: &[u8]) -> Option<u64> {
     // The command name (field 2) is in parentheses and may hold spaces and ')'.
-    let after_name = stat.get(stat.rfind(')')? + 1..)?;
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    // fields[0] is field 3, the state; field 22 is fields[19].
-    if fields.first() == Some(&"Z") {
+    let after_name = stat.get(stat.iter().rposition(|b| *b == b')')? + 1..)?;
+    let mut fields = after_name
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|f| !f.is_empty());
+    // The first field is field 3, the state; field 22 is 19 further on.
+    if fields.next()? == b"Z" {
         return None;
     }
-    fields.get(19)?.parse().ok()
+    let digits = fields.nth(18)?;
+    digits.iter().try_fold(0u64, |n, b| {
+        b.is_ascii_digit()
+            .then(|| n.checked_mul(10)?.checked_add(u64::from(b - b'0')))?
+    })
 }
 
 fn pid_exists(pid: i32) -> bool {
@@ -244,15 +293,18 @@ impl SessionFile {
         self.dir.path().join(&self.name)
     }
 
-    /// Records the session's child, so that a sweep after kube-dc is SIGKILLed keeps the
-    /// file while the child (the operator's shell) still runs.
-    pub fn record_child(&self, child: ProcessId) -> Result<()> {
-        let record = self.child_record();
-        let path = self.dir.path().join(&record);
-        self.dir
-            .create_new(&record)
-            .and_then(|mut f| writeln!(f, "{}", child.encode()))
-            .map_err(|e| Error::failed(format!("writing {}: {e}", path.display())))
+    /// What the session's child uses to record itself (see [`ChildRecord`]).
+    pub fn child_record_writer(&self) -> Result<ChildRecord> {
+        let fail = |e: String| {
+            Error::failed(format!(
+                "preparing the child record in {}: {e}",
+                self.dir.path().display()
+            ))
+        };
+        let dir = self.dir.try_clone().map_err(|e| fail(e.to_string()))?;
+        let name = std::ffi::CString::new(self.child_record().into_vec())
+            .map_err(|e| fail(e.to_string()))?;
+        Ok(ChildRecord { dir, name })
     }
 
     /// Overwrites and removes the file now (also done on drop).
@@ -264,6 +316,46 @@ impl SessionFile {
     fn child_record(&self) -> OsString {
         let stem = self.name.strip_suffix(FILE_SUFFIX).unwrap_or(&self.name);
         OsString::from(format!("{stem}{CHILD_SUFFIX}"))
+    }
+}
+
+/// Lets the session's child record itself (pid and start time) in the session directory
+/// between fork and exec, before any of its own code runs: a sweep after kube-dc is
+/// SIGKILLed then keeps the kubeconfig while the child (the operator's shell) runs, with
+/// no moment in which the child runs unrecorded.
+pub struct ChildRecord {
+    dir: Dir,
+    name: std::ffi::CString,
+}
+
+impl ChildRecord {
+    /// Writes `<pid>.<start>` of the calling process. Only async-signal-safe system calls
+    /// (getpid, open, read, openat, write, close) and no allocation: it runs in the forked
+    /// child of a multi-threaded process. Best effort: a failure leaves no record, and the
+    /// session still runs.
+    pub fn record_self(&self) {
+        let pid = nix::unistd::getpid().as_raw();
+        let mut stat = [0u8; 1024];
+        let start = nix::fcntl::open(
+            c"/proc/self/stat",
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .and_then(|fd| nix::unistd::read(&fd, &mut stat))
+        .ok()
+        .and_then(|n| parse_start_time(stat.get(..n)?));
+        let me = ProcessId { pid, start };
+        let mut line = [0u8; ENCODED_MAX];
+        let len = me.encode_into(&mut line);
+        if let Some(newline) = line.get_mut(len) {
+            *newline = b'\n';
+        }
+        if let (Ok(file), Some(bytes)) = (
+            self.dir.create_new_c(self.name.as_c_str()),
+            line.get(..=len),
+        ) {
+            let _ = nix::unistd::write(&file, bytes);
+        }
     }
 }
 
@@ -462,6 +554,48 @@ mod tests {
     }
 
     #[test]
+    fn stat_lines_and_encodings_without_allocation() {
+        let line = |name: &str, state: &str| {
+            let rest = (4..=21)
+                .map(|f| f.to_string())
+                .collect::<Vec<_>>()
+                .join(" ");
+            format!("77 ({name}) {state} {rest} 987654 1 2 3\n")
+        };
+        assert_eq!(
+            parse_start_time(line("sleep", "S").as_bytes()),
+            Some(987654)
+        );
+        assert_eq!(
+            parse_start_time(line("a) Z (b", "R").as_bytes()),
+            Some(987654)
+        );
+        assert_eq!(parse_start_time(line("sleep", "Z").as_bytes()), None);
+        assert_eq!(parse_start_time(b"77 (x) S 1 2"), None);
+        let max = ProcessId {
+            pid: i32::MAX,
+            start: Some(u64::MAX),
+        };
+        assert_eq!(max.encode(), format!("{}.{}", i32::MAX, u64::MAX));
+        assert_eq!(
+            ProcessId {
+                pid: 1,
+                start: Some(0)
+            }
+            .encode(),
+            "1.0"
+        );
+        assert_eq!(
+            ProcessId {
+                pid: 5,
+                start: None
+            }
+            .encode(),
+            "5"
+        );
+    }
+
+    #[test]
     fn start_time_tells_a_reused_pid_apart() {
         let me = ProcessId::current();
         assert!(me.start.is_some_and(|s| s > 0));
@@ -573,8 +707,13 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"secret");
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
-        file.record_child(ProcessId::current()).unwrap();
-        assert_eq!(names(&dir).len(), 2);
+        file.child_record_writer().unwrap().record_self();
+        let record = names(&dir)
+            .into_iter()
+            .find(|n| n.ends_with(CHILD_SUFFIX))
+            .unwrap();
+        let text = std::fs::read_to_string(dir.join(record)).unwrap();
+        assert_eq!(text, format!("{}\n", ProcessId::current().encode()));
         drop(file);
         assert!(names(&dir).is_empty());
     }
