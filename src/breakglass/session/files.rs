@@ -6,8 +6,8 @@
 //!
 //! A session file is named `kubeconfig-<pid>.<start>-<random>.yaml`, after the kube-dc
 //! process that wrote it (pid and start time, so that a reused pid is not mistaken for
-//! it). Once the session's child runs, `kubeconfig-<pid>.<start>-<random>.child` records
-//! the child the same way. The sweep that every kube-dc run starts with removes a session
+//! it). Before the session's child runs its program, it records itself the same way in
+//! `kubeconfig-<pid>.<start>-<random>.child` ([`ChildRecord`]). The sweep that every kube-dc run starts with removes a session
 //! file only when both processes are gone, only if it is a regular file of ours with one
 //! link, and only in a directory that nobody else can write to.
 
