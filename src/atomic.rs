@@ -30,7 +30,7 @@ fn write_with(
             target.display()
         ))
     };
-    refuse_odd_target(dir, name)?;
+    check_target(dir, name)?;
     let prefix = format!(".{name}.");
     remove_stale_temps(dir, &prefix);
     // The suffix keeps a leftover temp file from matching `*.enc.yaml` rules.
@@ -41,7 +41,7 @@ fn write_with(
     let written = fill(&mut temp)
         .map_err(|e| fail("writing", e))
         .and_then(|()| temp.sync_all().map_err(|e| fail("fsync", e)))
-        .and_then(|()| refuse_odd_target(dir, name))
+        .and_then(|()| check_target(dir, name))
         .and_then(|()| {
             dir.rename(temp_name, OsStr::new(name))
                 .map_err(|e| fail("rename", e.into()))
@@ -54,7 +54,9 @@ fn write_with(
         .map_err(|e| fail("fsync of the directory", e.into()))
 }
 
-fn refuse_odd_target(dir: &Dir, name: &str) -> Result<()> {
+/// Whether [`write`] may replace `name` in `dir`: it is absent or a regular file. Callers
+/// that must not fail later (rotate, after revoking) can ask first.
+pub fn check_target(dir: &Dir, name: &str) -> Result<()> {
     match dir.lstat(OsStr::new(name)) {
         Err(nix::errno::Errno::ENOENT) => Ok(()),
         Ok(stat) if file_kind(&stat) == nix::sys::stat::SFlag::S_IFREG => Ok(()),
