@@ -16,6 +16,7 @@ pub mod fleet_settings;
 pub mod git;
 pub mod kubeconfig;
 pub mod leak_scan;
+pub mod safe_fs;
 pub mod sops;
 pub mod sops_config;
 pub mod sops_file;

@@ -133,18 +133,12 @@ impl Sops {
         Ok(out.stdout)
     }
 
-    /// Decrypts the fleet-relative file `rel` into memory: in-process, or with the sops
-    /// binary for what the reader does not support or when [`DECRYPT_MODE_ENV`] says so.
-    pub async fn decrypt(&self, rel: &str) -> Result<Zeroizing<Vec<u8>>> {
+    /// Decrypts `ciphertext`, the content of the fleet-relative file `rel`, into memory:
+    /// in-process, or with the sops binary for what the reader does not support or when
+    /// [`DECRYPT_MODE_ENV`] says so. Neither opens a fleet file (the caller read it safely).
+    pub async fn decrypt(&self, rel: &str, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         if decrypt_mode()? == DecryptMode::InProcess {
-            let ciphertext = std::fs::read(self.root.join(rel)).map_err(|e| {
-                if e.kind() == std::io::ErrorKind::NotFound {
-                    failure(Class::Missing, "decrypt", rel, None)
-                } else {
-                    Error::failed(format!("cannot read {rel}: {e}"))
-                }
-            })?;
-            match sops_reader::decrypt(&ciphertext) {
+            match sops_reader::decrypt(ciphertext) {
                 Ok(plaintext) => return Ok(plaintext),
                 Err(Failure::Unsupported(why)) => {
                     if REPORT_FALLBACKS.load(Ordering::Relaxed) {
@@ -156,11 +150,17 @@ impl Sops {
                 Err(failure) => return Err(reader_error(failure, rel)),
             }
         }
-        self.decrypt_with_binary(rel).await
+        self.decrypt_with_binary(rel, ciphertext).await
     }
 
-    async fn decrypt_with_binary(&self, rel: &str) -> Result<Zeroizing<Vec<u8>>> {
-        let out = self.run(&["decrypt", rel], None).await?;
+    /// sops reads the ciphertext from stdin: it opens no fleet file.
+    async fn decrypt_with_binary(
+        &self,
+        rel: &str,
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        let args = ["decrypt", "--filename-override", rel];
+        let out = self.run(&args, Some(ciphertext)).await?;
         if !out.status.success() {
             return Err(classify(&out, "decrypt", rel));
         }

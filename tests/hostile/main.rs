@@ -6,5 +6,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod files;
 mod harness;
 mod names;
+mod session;
