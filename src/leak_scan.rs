@@ -223,7 +223,7 @@ impl<'a> Scanner<'a> {
                 return vec![finding(
                     1,
                     RuleId::NotEncrypted,
-                    format!("not a sops-encrypted YAML file: {}", first_line(&e)),
+                    format!("not a sops-encrypted YAML file: {e}"),
                     encrypt_fix,
                 )];
             }
@@ -439,10 +439,6 @@ fn line_of_offset(bytes: &[u8], offset: usize) -> usize {
 
 fn line_where(text: &str, pred: impl Fn(&str) -> bool) -> Option<usize> {
     text.lines().position(pred).map(|i| i + 1)
-}
-
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or(s)
 }
 
 /// Pairs each credential path (`users[0].user.token`) with the line of its key: the n-th

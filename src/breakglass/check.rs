@@ -13,6 +13,7 @@ use crate::error::{Context as _, Error, Result};
 use crate::fleet::{BREAK_GLASS_FILE, Fleet, SOPS_CONFIG};
 use crate::git::TreePaths;
 use crate::leak_scan::{self, Finding, PathClass, Scanner};
+use crate::redact;
 use crate::sops_config::SopsConfig;
 use crate::ui::{OutputFormat, Ui};
 
@@ -335,8 +336,8 @@ fn staged_changes(repo: &Repository) -> Result<HashMap<String, Option<Oid>>> {
         .context(|| "running git diff --cached".into())?;
     if !out.status.success() {
         return Err(Error::failed(format!(
-            "git diff --cached failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
+            "git diff --cached failed; git said:\n{}",
+            redact::block(&out.stderr)
         )));
     }
     let mut fields = out.stdout.split(|b| *b == 0).filter(|f| !f.is_empty());
