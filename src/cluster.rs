@@ -20,7 +20,7 @@ use kube::{Client, Config};
 use secrecy::SecretString;
 
 use crate::error::{Error, Result};
-use crate::{kubeconfig, redact};
+use crate::{credential_plugin, kubeconfig, redact};
 
 const FIELD_MANAGER: &str = "kube-dc";
 const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "kube-dc");
@@ -117,7 +117,7 @@ pub struct Connection {
 
 impl AdminAccess {
     pub async fn connect(&self) -> Result<Connection> {
-        let (kubeconfig, origin) = self.load_kubeconfig()?;
+        let (mut kubeconfig, origin) = self.load_kubeconfig()?;
         let context = self
             .context
             .clone()
@@ -126,6 +126,7 @@ impl AdminAccess {
                 Error::usage(format!("{origin} has no current-context"))
                     .with_hint("pass --kube-context")
             })?;
+        credential_plugin::resolve(&mut kubeconfig, &context, &origin).await?;
         let options = KubeConfigOptions {
             context: Some(context.clone()),
             ..Default::default()
