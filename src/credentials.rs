@@ -41,9 +41,6 @@ fn walk(value: &Value, path: String, secret_scope: bool, found: &mut Vec<String>
     match value {
         Value::Object(map) => {
             for (key, child) in map {
-                if path.is_empty() && key == "sops" {
-                    continue; // sops' own metadata: the data key is already age-encrypted
-                }
                 let child_path = if path.is_empty() {
                     key.clone()
                 } else {
