@@ -146,8 +146,9 @@ static URL_USERINFO: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"//[^/\s@:]+:[^/\s@]+@").expect("valid regex"));
 static AGE_SECRET: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"AGE-SECRET-KEY-1[0-9A-Z]+").expect("valid regex"));
+/// A JWT, also folded over lines (the parts after a line break are hidden with it).
 static JWT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*)?").expect("valid regex")
+    Regex::new(r"eyJ[A-Za-z0-9_-]+(?:(?:\.|\\?\r?\n[ \t]*)[A-Za-z0-9_-]*)*").expect("valid regex")
 });
 static RUN: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"[A-Za-z0-9+/_=-]{20,}").expect("valid regex"));
@@ -156,10 +157,11 @@ fn mask(text: &str) -> String {
     let text = mask_block_values(text);
     let text = PEM.replace_all(&text, "[PEM block hidden]");
     let text = AGE_SECRET.replace_all(&text, HIDDEN);
+    // Before key: value, which would leave a folded token's later lines behind.
+    let text = JWT.replace_all(&text, HIDDEN);
     let text = KEY_VALUE.replace_all(&text, |c: &Captures| format!("{}{HIDDEN}", &c[1]));
     let text = SCHEME_VALUE.replace_all(&text, |c: &Captures| format!("{} {HIDDEN}", &c[1]));
     let text = URL_USERINFO.replace_all(&text, "//[hidden]@");
-    let text = JWT.replace_all(&text, HIDDEN);
     RUN.replace_all(&text, |c: &Captures| mask_run(&c[0]))
         .into_owned()
 }
@@ -260,7 +262,8 @@ mod tests {
 
     #[test]
     fn credential_shapes_are_hidden() {
-        let jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJLRENjYW5hcnkifQ.c2ln";
+        let jwt =
+            "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJLRENjYW5hcnkifQ.KDCcanary-signature-without-digits";
         for input in [
             format!("token: {SECRET}"),
             "token: KDCcanary-short".to_string(),
@@ -280,6 +283,9 @@ mod tests {
             "-----BEGIN EC PRIVATE KEY-----\nKDCcanary (cut)".to_string(),
             "AGE-SECRET-KEY-1QQQQKDCCANARY".to_string(),
             format!("\u{1b}[31mtoken\u{1b}[0m: {SECRET}"),
+            format!("error: {}\n{}\n", &jwt[..30], &jwt[30..]),
+            format!("token: {}\n  {}\nnext", &jwt[..45], &jwt[45..]),
+            format!("t={}\\\n.KDCcanary-no-digits-here\n", &jwt[..45]),
         ] {
             hides(&input);
         }

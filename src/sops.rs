@@ -134,6 +134,9 @@ impl Sops {
             })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            // Its own process group, so the deadline also stops what it started (a
+            // SOPS_AGE_KEY_CMD, a plugin) instead of leaving it running with our pipes.
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| Error::failed(format!("cannot run {}: {e}", self.bin.display())))?;
