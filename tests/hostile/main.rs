@@ -8,4 +8,5 @@ mod support;
 
 mod harness;
 mod names;
+mod scanner;
 mod secrets;

@@ -8,7 +8,17 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use crate::harness::{Case, Scene, run_table};
-use crate::support::canary::{OTHER, TOKEN};
+use crate::support::canary::{MARKER, OTHER, TOKEN};
+
+/// The token planted in hostile plaintexts: the fixture's canary JWT behind the marker.
+/// The marker of TOKEN is at its end, and the YAML library shortens the lines it quotes
+/// to 80 characters: a quote of TOKEN shows its start but not the marker.
+const PLANTED: &str = "KDCcanary-planted.eyJhbGciOiJSUzI1NiIsImtpZCI6ImNhbmFyeSJ9.eyJpc3MiOiJrdWJlcm5ldGVzL3NlcnZpY2VhY2NvdW50In0.KDCcanary-fixture-token-not-a-credential";
+
+#[test]
+fn the_planted_token_shows_its_marker_first() {
+    assert!(PLANTED.starts_with(MARKER) && PLANTED.ends_with(TOKEN));
+}
 
 const BG: &str = "clusters/alpha/break-glass-kubeconfig.enc.yaml";
 /// The deadline kube-dc gives sops and credential plugins, plus room to start and report.
@@ -17,16 +27,17 @@ const PAST_DEADLINE: Duration = Duration::from_secs(50);
 /// A kubeconfig for alpha whose `users[0].user` holds the canary token and `extra` lines.
 fn kubeconfig_with(extra: &str) -> String {
     format!(
-        "apiVersion: v1\nkind: Config\ncurrent-context: c\ncontexts:\n- name: c\n  context: {{cluster: k, user: u}}\nclusters:\n- name: k\n  cluster: {{server: 'https://127.0.0.1:6443'}}\nusers:\n- name: u\n  user:\n    token: {TOKEN}\n{extra}"
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\ncontexts:\n- name: c\n  context: {{cluster: k, user: u}}\nclusters:\n- name: k\n  cluster: {{server: 'https://127.0.0.1:6443'}}\nusers:\n- name: u\n  user:\n    token: {PLANTED}\n{extra}"
     )
 }
 
-/// Encrypts `plaintext` as alpha's break-glass file with the real sops and the fixture key.
-fn seal(s: &Scene, plaintext: &str) {
+/// `plaintext` encrypted for the fleet path `rel` by the real sops with the fixture's
+/// .sops.yaml and key.
+pub fn sops_encrypted(s: &Scene, rel: &str, plaintext: &str) -> Vec<u8> {
     let mut child = s
         .env
         .sops_cmd()
-        .args(["encrypt", "--filename-override", BG])
+        .args(["encrypt", "--filename-override", rel])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -41,7 +52,12 @@ fn seal(s: &Scene, plaintext: &str) {
         "sops cannot encrypt the hostile plaintext: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    s.write(&format!("fleet/{BG}"), out.stdout);
+    out.stdout
+}
+
+/// Makes alpha's break-glass file decrypt to `plaintext`.
+fn seal(s: &Scene, plaintext: &str) {
+    s.write(&format!("fleet/{BG}"), sops_encrypted(s, BG, plaintext));
 }
 
 fn status_alpha() -> [&'static str; 4] {
@@ -92,13 +108,16 @@ fn a_decrypted_file_that_is_no_kubeconfig_is_described_not_quoted() {
     ];
     for (name, extra) in [
         ("a second token key", "    tokenFile: [1]\n".to_string()),
-        ("as: a mapping", format!("    as: {{who: {TOKEN}}}\n")),
-        ("as-groups: a scalar", format!("    as-groups: {TOKEN}\n")),
-        ("exec: a string", format!("    exec: {TOKEN}\n")),
-        ("extensions: a scalar", format!("    extensions: {TOKEN}\n")),
+        ("as: a mapping", format!("    as: {{who: {PLANTED}}}\n")),
+        ("as-groups: a scalar", format!("    as-groups: {PLANTED}\n")),
+        ("exec: a string", format!("    exec: {PLANTED}\n")),
+        (
+            "extensions: a scalar",
+            format!("    extensions: {PLANTED}\n"),
+        ),
         (
             "client-key-data: a list",
-            format!("    client-key-data: [{TOKEN}]\n"),
+            format!("    client-key-data: [{PLANTED}]\n"),
         ),
     ] {
         cases.push(decrypted(name, kubeconfig_with(&extra), &status_alpha()));
@@ -106,32 +125,33 @@ fn a_decrypted_file_that_is_no_kubeconfig_is_described_not_quoted() {
     let shapes = [
         (
             "token: a list",
-            kubeconfig_with("").replace(&format!("token: {TOKEN}"), &format!("token: [{TOKEN}]")),
+            kubeconfig_with("")
+                .replace(&format!("token: {PLANTED}"), &format!("token: [{PLANTED}]")),
         ),
         (
             "token: a mapping",
             kubeconfig_with("").replace(
-                &format!("token: {TOKEN}"),
-                &format!("token: {{v: {TOKEN}}}"),
+                &format!("token: {PLANTED}"),
+                &format!("token: {{v: {PLANTED}}}"),
             ),
         ),
         (
             "users: a scalar",
-            format!("apiVersion: v1\nkind: Config\ncurrent-context: c\nusers: {TOKEN}\n"),
+            format!("apiVersion: v1\nkind: Config\ncurrent-context: c\nusers: {PLANTED}\n"),
         ),
         (
             "current-context: a list",
-            format!("kind: Config\ncurrent-context: [{TOKEN}]\n"),
+            format!("kind: Config\ncurrent-context: [{PLANTED}]\n"),
         ),
         (
             "contexts: a list of strings",
-            format!("kind: Config\ncurrent-context: c\ncontexts: [{TOKEN}]\n"),
+            format!("kind: Config\ncurrent-context: c\ncontexts: [{PLANTED}]\n"),
         ),
         (
             "server: a mapping",
             kubeconfig_with("").replace(
                 "server: 'https://127.0.0.1:6443'",
-                &format!("server: {{x: {TOKEN}}}"),
+                &format!("server: {{x: {PLANTED}}}"),
             ),
         ),
     ];
@@ -151,7 +171,9 @@ fn a_decrypted_file_that_is_no_kubeconfig_is_described_not_quoted() {
             "the token as certificate-authority-data",
             kubeconfig_with("").replace(
                 "server: 'https://127.0.0.1:6443'",
-                &format!("server: 'https://127.0.0.1:6443', certificate-authority-data: '{TOKEN}'"),
+                &format!(
+                    "server: 'https://127.0.0.1:6443', certificate-authority-data: '{PLANTED}'"
+                ),
             ),
             &status_alpha(),
         )
@@ -193,13 +215,13 @@ fn sops_output_is_redacted_and_bounded() {
             .says(format!("{BG} does not hold a usable kubeconfig"))
     };
     run_table(vec![
-        bad("an unterminated quote", format!("users:\n- user:\n    token: '{TOKEN}\n").as_bytes()),
-        bad("an unclosed flow mapping", format!("users: [{{name: u, user: {{token: {TOKEN}}}\n").as_bytes()),
-        bad("a broken indentation", format!("users:\n  - user:\n      token: {TOKEN}\n    bad\n  : x\n").as_bytes()),
-        bad("an unknown alias", format!("token: {TOKEN}\nusers: *nowhere\n").as_bytes()),
-        bad("a duplicate key", format!("kind: Config\nkind: {TOKEN}\n").as_bytes()),
-        bad("bytes that are not UTF-8", format!("token: {TOKEN}\n\u{1b}[31m").as_bytes().iter().chain(b"\xff\xfe").copied().collect::<Vec<u8>>().as_slice()),
-        bad("tabs and control characters", format!("kind: Config\n\tusers:\x07 {TOKEN}\n").as_bytes()),
+        bad("an unterminated quote", format!("users:\n- user:\n    token: '{PLANTED}\n").as_bytes()),
+        bad("an unclosed flow mapping", format!("users: [{{name: u, user: {{token: {PLANTED}}}\n").as_bytes()),
+        bad("a broken indentation", format!("users:\n  - user:\n      token: {PLANTED}\n    bad\n  : x\n").as_bytes()),
+        bad("an unknown alias", format!("token: {PLANTED}\nusers: *nowhere\n").as_bytes()),
+        bad("a duplicate key", format!("kind: Config\nkind: {PLANTED}\n").as_bytes()),
+        bad("bytes that are not UTF-8", format!("token: {PLANTED}\n\u{1b}[31m").as_bytes().iter().chain(b"\xff\xfe").copied().collect::<Vec<u8>>().as_slice()),
+        bad("tabs and control characters", format!("kind: Config\n\tusers:\x07 {PLANTED}\n").as_bytes()),
         bad("nothing", b""),
         sops_does("prints 10 MB of kubeconfig on stdout", kubeconfig.as_bytes(), "yes \"$(cat PAYLOAD)\" | head -c 10000000")
             .says("printed more than 4 MiB"),
