@@ -193,6 +193,8 @@ fn fake_sops(s: &mut Scene, body: &str) {
         ),
     );
     s.var("KUBE_DC_SOPS", script.to_string_lossy());
+    // Decrypt with the binary even where kube-dc can decrypt in-process.
+    s.var("KUBE_DC_SOPS_DECRYPT", "binary");
 }
 
 /// `status alpha` with a fake sops that does `body` (the payload file holds `payload`).
@@ -243,6 +245,7 @@ fn sops_output_is_redacted_and_bounded() {
                 let file = s.write("home/payload", kubeconfig_with(""));
                 let script = s.script("home/fake-sops", &format!("cat '{}'", file.display()));
                 s.var("KUBE_DC_SOPS", script.to_string_lossy());
+                s.var("KUBE_DC_SOPS_DECRYPT", "binary");
             })
             .args(status_alpha())
             .exit(1)
