@@ -251,7 +251,8 @@ impl Plugin<'_> {
         interactive: bool,
         cluster: Option<&NamedCluster>,
     ) -> Result<String> {
-        let mut spec = serde_json::json!({ "interactive": interactive });
+        let mut spec = serde_json::Map::new();
+        spec.insert("interactive".into(), interactive.into());
         if self.exec.provide_cluster_info {
             let cluster = cluster.and_then(|c| c.cluster.as_ref()).ok_or_else(|| {
                 Error::usage(format!(
@@ -266,8 +267,9 @@ impl Plugin<'_> {
                     crate::kubeconfig::describe(&e)
                 ))
             })?;
-            spec["cluster"] = serde_json::to_value(info)
+            let info = serde_json::to_value(info)
                 .map_err(|e| Error::failed(format!("{}: {e}", self.name())))?;
+            spec.insert("cluster".into(), info);
         }
         let info = serde_json::json!({
             "apiVersion": api_version,

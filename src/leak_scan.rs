@@ -181,6 +181,7 @@ impl<'a> Scanner<'a> {
         Scanner {
             sops_config,
             // Literal searches: the regex engine runs them as a vectorised substring search.
+            // All four patterns are constants: `expect` cannot fail on any input.
             config_word: BytesRegex::new("Config").expect("valid regex"),
             secret_word: BytesRegex::new("Secret").expect("valid regex"),
             // Anywhere on a line: flow style, minified JSON, a trailing comment.

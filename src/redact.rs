@@ -121,6 +121,9 @@ fn is_invisible(c: char) -> bool {
     matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
 }
 
+// The patterns below are constants (`expect` cannot fail on any input) and every one is
+// exercised by the unit tests.
+
 /// Words that make the value after them (`word: value`, `word=value`) a credential.
 const SECRET_WORDS: &str = r"token|secret|password|passwd|credentials?|key-data|certificate-data|api[-_]?key|private[-_]?key|authorization|cookie";
 

@@ -109,7 +109,10 @@ where
             .collect();
         workers
             .into_iter()
-            .map(|w| w.join().expect("a check thread panicked"))
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
             .collect()
     });
     let mut findings = Vec::new();

@@ -7,7 +7,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use regex::bytes::Regex;
 
-/// A literal search: the regex engine runs it as a vectorised substring search.
+/// A literal search: the regex engine runs it as a vectorised substring search. A constant
+/// pattern: `expect` cannot fail on any input.
 static PREFIX: LazyLock<Regex> = LazyLock::new(|| Regex::new("eyJ").expect("valid regex"));
 
 /// A token found: its 1-based line and the token itself, to be shown abbreviated.
