@@ -18,6 +18,7 @@ pub mod git;
 pub mod kubeconfig;
 pub mod leak_scan;
 pub mod redact;
+pub mod safe_fs;
 pub mod sops;
 pub mod sops_config;
 pub mod sops_file;

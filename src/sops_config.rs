@@ -8,6 +8,7 @@ use regex::Regex;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::safe_fs;
 
 #[derive(Debug)]
 pub struct SopsConfig {
@@ -49,9 +50,11 @@ enum AgeField {
 }
 
 impl SopsConfig {
+    /// Reads `path` (no link at its last component, bounded: see `safe_fs`).
     pub fn load(path: &Path) -> Result<SopsConfig> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::usage(format!("cannot read {}: {e}", path.display())))?;
+        let bytes = safe_fs::read_file(path, safe_fs::SOPS_CONFIG).map_err(|e| e.usage())?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| Error::usage(format!("{}: not UTF-8 text", path.display())))?;
         SopsConfig::parse(&text).map_err(|e| Error::usage(format!("{}: {e}", path.display())))
     }
 

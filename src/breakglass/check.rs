@@ -15,6 +15,7 @@ use crate::fleet::{BREAK_GLASS_FILE, Fleet, SOPS_CONFIG};
 use crate::git::TreePaths;
 use crate::leak_scan::{self, Finding, PathClass, Scanner};
 use crate::redact;
+use crate::safe_fs::{Dir, SCANNED};
 use crate::sops_config::SopsConfig;
 use crate::ui::{OutputFormat, Ui};
 
@@ -393,12 +394,13 @@ fn check_work_tree(fleet: &Fleet, filters: &[String]) -> Result<Report> {
         &sops_config,
         |dir| root.join(dir).join(CLUSTER_CONFIG).is_file(),
         || {
-            let files = &files;
+            let (root, files) = (Dir::open(root).map_err(|e| e.failed())?, &files);
             Ok(move |rel: &str| {
+                // The real name: `rel` shows odd bytes escaped.
                 let path = files
                     .get(rel)
-                    .map_or_else(|| root.join(rel), |p| root.join(p));
-                std::fs::read(path).context(|| format!("cannot read {rel}"))
+                    .map_or_else(|| PathBuf::from(rel), Clone::clone);
+                root.read(&path, SCANNED).map_err(|e| e.failed())
             })
         },
     )

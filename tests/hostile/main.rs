@@ -6,7 +6,9 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod files;
 mod harness;
 mod names;
 mod scanner;
 mod secrets;
+mod session;
