@@ -606,3 +606,23 @@ pub async fn is_cluster_admin(client: &Client) -> Result<bool> {
     .await?;
     Ok(answer.status.is_some_and(|s| s.allowed))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_chains_are_redacted_and_bounded() {
+        let plugin_output = format!(
+            "auth exec command failed: {{\"status\":{{\"token\":\"KDCcanary-1\"}}}}\n{}",
+            "more\n".repeat(500)
+        );
+        let e = std::io::Error::other(plugin_output);
+        let text = error_chain(&e);
+        assert!(!text.contains("KDCcanary"), "{text}");
+        assert!(
+            text.lines().count() <= crate::redact::MAX_LINES + 1,
+            "{text}"
+        );
+    }
+}
