@@ -9,4 +9,6 @@ mod support;
 mod files;
 mod harness;
 mod names;
+mod scanner;
+mod secrets;
 mod session;
