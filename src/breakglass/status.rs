@@ -82,6 +82,8 @@ pub enum ProblemKind {
     NotEncrypted,
     RecipientsMismatch,
     Undecryptable,
+    /// The path is not a regular file kube-dc may read (a link, FIFO, device, too large).
+    Unreadable,
     TooOld,
     Uncommitted,
     Unpushed,
@@ -218,6 +220,13 @@ fn usable(status: &ClusterStatus) -> Result<()> {
             status.cluster
         )));
     }
+    if let Some(problem) = status
+        .problems
+        .iter()
+        .find(|p| p.kind == ProblemKind::Unreadable)
+    {
+        return Err(Error::failed(problem.message.clone()).with_hint(problem.fix.clone()));
+    }
     match &status.decryption {
         Some(Decryption { ok: false, error }) => {
             Err(Error::failed(error.clone().unwrap_or_else(|| {
@@ -226,6 +235,13 @@ fn usable(status: &ClusterStatus) -> Result<()> {
         }
         _ => Ok(()),
     }
+}
+
+fn is_unreadable(status: &ClusterStatus) -> bool {
+    status
+        .problems
+        .iter()
+        .any(|p| p.kind == ProblemKind::Unreadable)
 }
 
 /// Everything but decryption is read first; then the files are decrypted in parallel.
@@ -341,6 +357,8 @@ impl GitFacts {
 
 /// What the break-glass file itself says, read without Git or a key.
 struct FileFacts {
+    /// Why the file cannot be read at all; then nothing else is known about it.
+    unreadable: Option<String>,
     size: u64,
     modified: Option<DateTime<Utc>>,
     sops: Option<SopsInfo>,
@@ -359,14 +377,18 @@ impl FileFacts {
         let file = match cluster.open_break_glass() {
             Ok(file) => file,
             Err(e) if e.is_not_found() => return Ok(None),
-            Err(e) => return Err(e.failed()),
+            Err(e) => return Ok(Some(FileFacts::unreadable(e.failed()))),
         };
         let meta = file.meta.clone();
-        let bytes = file.read_all(BREAK_GLASS).map_err(|e| e.failed())?;
+        let bytes = match file.read_all(BREAK_GLASS) {
+            Ok(bytes) => bytes,
+            Err(e) => return Ok(Some(FileFacts::unreadable(e.failed()))),
+        };
         let sops_meta = std::str::from_utf8(&bytes)
             .ok()
             .and_then(|t| SopsMetadata::from_yaml(t).ok().flatten());
         Ok(Some(FileFacts {
+            unreadable: None,
             size: meta.len(),
             modified: meta.modified().ok().map(DateTime::<Utc>::from),
             sops: sops_meta
@@ -379,6 +401,20 @@ impl FileFacts {
                 .map(problem_from_finding)
                 .collect(),
         }))
+    }
+}
+
+impl FileFacts {
+    /// One hostile or broken file is a row with a problem, not the end of the report.
+    fn unreadable(e: Error) -> FileFacts {
+        FileFacts {
+            unreadable: Some(e.to_string()),
+            size: 0,
+            modified: None,
+            sops: None,
+            sops_lastmodified: None,
+            problems: Vec::new(),
+        }
     }
 }
 
@@ -411,6 +447,16 @@ fn inspect(
         status.state = State::NotAdopted;
         return status;
     };
+    if let Some(why) = file.unreadable {
+        status.problems.push(Problem {
+            kind: ProblemKind::Unreadable,
+            message: why,
+            fix: format!(
+                "replace {rel} with the regular file from Git (`git checkout -- {rel}`) or re-run adopt"
+            ),
+        });
+        return status;
+    }
     status.encrypted_size_bytes = Some(file.size);
     status.modified = file.modified;
     status.sops = file.sops;
@@ -462,7 +508,7 @@ async fn decrypt_all(
     statuses: &mut [ClusterStatus],
 ) -> Result<()> {
     let todo: Vec<usize> = (0..clusters.len())
-        .filter(|&i| statuses[i].state != State::NotAdopted)
+        .filter(|&i| statuses[i].state != State::NotAdopted && !is_unreadable(&statuses[i]))
         .collect();
     if todo.is_empty() {
         return Ok(());
@@ -905,6 +951,7 @@ fn problem_label(kind: ProblemKind) -> &'static str {
         ProblemKind::NotEncrypted => "not encrypted",
         ProblemKind::RecipientsMismatch => "recipients",
         ProblemKind::Undecryptable => "undecryptable",
+        ProblemKind::Unreadable => "unreadable",
         ProblemKind::TooOld => "too old",
         ProblemKind::Uncommitted => "uncommitted",
         ProblemKind::Unpushed => "unpushed",
