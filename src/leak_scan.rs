@@ -177,6 +177,10 @@ pub struct Scanner<'a> {
 }
 
 impl<'a> Scanner<'a> {
+    #[allow(
+        clippy::expect_used,
+        reason = "four constant patterns, compiled by the unit tests"
+    )]
     pub fn new(sops_config: &'a SopsConfig) -> Scanner<'a> {
         Scanner {
             sops_config,

@@ -127,32 +127,64 @@ fn is_invisible(c: char) -> bool {
 /// Words that make the value after them (`word: value`, `word=value`) a credential.
 const SECRET_WORDS: &str = r"token|secret|password|passwd|credentials?|key-data|certificate-data|api[-_]?key|private[-_]?key|authorization|cookie";
 
+#[allow(
+    clippy::expect_used,
+    reason = "a constant pattern, compiled by the unit tests"
+)]
 static BLOCK_KEY: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&format!(
         r#"(?i)^(\s*)(?:- )?["']?[\w.-]*(?:{SECRET_WORDS})["']?\s*:\s*[|>][-+0-9]*\s*$"#
     ))
     .expect("valid regex")
 });
+#[allow(
+    clippy::expect_used,
+    reason = "a constant pattern, compiled by the unit tests"
+)]
 static PEM: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?s)-----BEGIN [A-Z0-9 ]{0,64}-----.*?(?:-----END [A-Z0-9 ]{0,64}-----|\z)")
         .expect("valid regex")
 });
+#[allow(
+    clippy::expect_used,
+    reason = "a constant pattern, compiled by the unit tests"
+)]
 static KEY_VALUE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&format!(
         r#"(?i)([\w.-]*(?:{SECRET_WORDS})\\?["']?\s*[:=]\s*)("[^"\n]*"?|'[^'\n]*'?|[^\s,;}}\]][^,;}}\]\n]*)"#
     ))
     .expect("valid regex")
 });
+#[allow(
+    clippy::expect_used,
+    reason = "a constant pattern, compiled by the unit tests"
+)]
 static SCHEME_VALUE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)\b(bearer|basic)\s+[^\s,;}\]]+").expect("valid regex"));
+#[allow(
+    clippy::expect_used,
+    reason = "a constant pattern, compiled by the unit tests"
+)]
 static URL_USERINFO: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"//[^/\s@:]+:[^/\s@]+@").expect("valid regex"));
+#[allow(
+    clippy::expect_used,
+    reason = "a constant pattern, compiled by the unit tests"
+)]
 static AGE_SECRET: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"AGE-SECRET-KEY-1[0-9A-Z]+").expect("valid regex"));
 /// A JWT, also folded over lines (the parts after a line break are hidden with it).
+#[allow(
+    clippy::expect_used,
+    reason = "a constant pattern, compiled by the unit tests"
+)]
 static JWT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"eyJ[A-Za-z0-9_-]+(?:(?:\.|\\?\r?\n[ \t]*)[A-Za-z0-9_-]*)*").expect("valid regex")
 });
+#[allow(
+    clippy::expect_used,
+    reason = "a constant pattern, compiled by the unit tests"
+)]
 static RUN: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"[A-Za-z0-9+/_=-]{20,}").expect("valid regex"));
 

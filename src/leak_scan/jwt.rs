@@ -9,6 +9,10 @@ use regex::bytes::Regex;
 
 /// A literal search: the regex engine runs it as a vectorised substring search. A constant
 /// pattern: `expect` cannot fail on any input.
+#[allow(
+    clippy::expect_used,
+    reason = "a constant pattern, compiled by the unit tests"
+)]
 static PREFIX: LazyLock<Regex> = LazyLock::new(|| Regex::new("eyJ").expect("valid regex"));
 
 /// A token found: its 1-based line and the token itself, to be shown abbreviated.
