@@ -6,6 +6,7 @@ use std::path::Path;
 
 use regex::Regex;
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 
 use crate::error::{Error, Result};
 
@@ -18,6 +19,7 @@ pub struct SopsConfig {
 pub struct Rule {
     path_regex: Option<Regex>,
     pub age_recipients: BTreeSet<String>,
+    has_keys: bool,
 }
 
 #[derive(Deserialize)]
@@ -32,7 +34,16 @@ struct RawRule {
     age: Option<AgeField>,
     #[serde(default)]
     key_groups: Vec<RawKeyGroup>,
+    // The other kinds of keys sops knows: only whether a rule has any matters here.
+    pgp: Option<IgnoredAny>,
+    kms: Option<IgnoredAny>,
+    gcp_kms: Option<IgnoredAny>,
+    azure_keyvault: Option<IgnoredAny>,
+    hc_vault_transit_uri: Option<IgnoredAny>,
 }
+
+/// Far larger than any real `.sops.yaml`; a bigger one is a mistake, not a config.
+const MAX_SIZE: u64 = 1024 * 1024;
 
 #[derive(Deserialize)]
 struct RawKeyGroup {
@@ -50,9 +61,14 @@ enum AgeField {
 
 impl SopsConfig {
     pub fn load(path: &Path) -> Result<SopsConfig> {
-        let text = std::fs::read_to_string(path)
+        let text = read_bounded(path)
             .map_err(|e| Error::usage(format!("cannot read {}: {e}", path.display())))?;
-        SopsConfig::parse(&text).map_err(|e| Error::usage(format!("{}: {e}", path.display())))
+        let config = SopsConfig::parse(&text).and_then(|c| c.check_usable().map(|()| c));
+        config.map_err(|e| {
+            Error::usage(format!("{}: {e}", path.display())).with_hint(
+                "fix it so that sops can use it: https://getsops.io/docs/#using-sops-yaml-conf-to-select-kms-pgp-and-age-for-new-files",
+            )
+        })
     }
 
     pub fn parse(text: &str) -> std::result::Result<SopsConfig, String> {
@@ -63,6 +79,21 @@ impl SopsConfig {
             .map(Rule::from_raw)
             .collect::<std::result::Result<_, _>>()?;
         Ok(SopsConfig { rules })
+    }
+
+    /// Whether sops could encrypt anything with it: at least one creation rule, each
+    /// naming keys. (A config without is still parsed, e.g. to report findings.)
+    fn check_usable(&self) -> std::result::Result<(), String> {
+        if self.rules.is_empty() {
+            return Err("it has no creation_rules, so sops cannot encrypt any file".into());
+        }
+        match self.rules.iter().position(|r| !r.has_keys) {
+            Some(i) => Err(format!(
+                "creation rule {} names no keys (age, key_groups, pgp, kms, ...): sops cannot encrypt with it",
+                i + 1
+            )),
+            None => Ok(()),
+        }
     }
 
     /// The first rule whose `path_regex` matches `rel` (unanchored, as sops does), or
@@ -76,6 +107,16 @@ impl SopsConfig {
 
 impl Rule {
     fn from_raw(raw: RawRule) -> std::result::Result<Rule, String> {
+        let has_keys = [
+            raw.age.is_some(),
+            raw.pgp.is_some(),
+            raw.kms.is_some(),
+            raw.gcp_kms.is_some(),
+            raw.azure_keyvault.is_some(),
+            raw.hc_vault_transit_uri.is_some(),
+            !raw.key_groups.is_empty(),
+        ]
+        .contains(&true);
         let path_regex = raw
             .path_regex
             .map(|re| Regex::new(&re).map_err(|e| format!("invalid path_regex {re:?}: {e}")))
@@ -93,8 +134,25 @@ impl Rule {
         Ok(Rule {
             path_regex,
             age_recipients,
+            has_keys,
         })
     }
+}
+
+/// The file's text, refusing more than [`MAX_SIZE`] bytes.
+fn read_bounded(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_SIZE + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_SIZE {
+        return Err(std::io::Error::other(format!(
+            "it is larger than {} KiB",
+            MAX_SIZE / 1024
+        )));
+    }
+    Ok(text)
 }
 
 fn split_recipients(list: &str) -> BTreeSet<String> {
@@ -143,7 +201,40 @@ creation_rules:
         let config =
             SopsConfig::parse("creation_rules:\n  - path_regex: ^a$\n    age: age1x\n").unwrap();
         assert!(config.rule_for("b").is_none());
-        let err = SopsConfig::parse("creation_rules:\n  - path_regex: '('\n").unwrap_err();
+        let err =
+            SopsConfig::parse("creation_rules:\n  - path_regex: '('\n    age: a\n").unwrap_err();
         assert!(err.contains("invalid path_regex"), "{err}");
+    }
+
+    #[test]
+    fn configs_sops_cannot_use_are_refused() {
+        for (text, why) in [
+            ("creation_rules: [\n", ""),
+            ("", "no creation_rules"),
+            ("creation_rules: []\n", "no creation_rules"),
+            ("stores: {}\n", "no creation_rules"),
+            (
+                "creation_rules:\n  - path_regex: x\n",
+                "creation rule 1 names no keys",
+            ),
+            (
+                "creation_rules:\n  - age: a\n  - path_regex: y\n",
+                "creation rule 2",
+            ),
+        ] {
+            let err = SopsConfig::parse(text)
+                .and_then(|c| c.check_usable())
+                .err()
+                .unwrap_or_else(|| panic!("{text:?} accepted"));
+            assert!(err.contains(why), "{text:?}: {err}");
+        }
+        for ok in [
+            "creation_rules:\n  - pgp: ABC\n",
+            "creation_rules:\n  - kms: arn:x\n",
+            "creation_rules:\n  - key_groups:\n      - pgp: [ABC]\n",
+        ] {
+            let usable = SopsConfig::parse(ok).and_then(|c| c.check_usable());
+            assert_eq!(usable, Ok(()), "{ok:?}");
+        }
     }
 }
