@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Re-creates fleet-fixture/clusters/alpha/break-glass-kubeconfig.enc.yaml with the real sops,
-# so `status` works on the fixture without a cluster. The token is a fixed fake value and
+# so `status` works on the fixture without a cluster. The token is the canary of
+# tests/support/canary.rs (TOKEN: any output containing KDCcanary is a leak), and
 # the recipient is the fixture's TEST-ONLY key. Plaintext only travels through a pipe.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,7 +19,7 @@ clusters:
 users:
   - name: break-glass@alpha
     user:
-      token: fixture-fake-token-not-a-credential
+      token: eyJhbGciOiJSUzI1NiIsImtpZCI6ImNhbmFyeSJ9.eyJpc3MiOiJrdWJlcm5ldGVzL3NlcnZpY2VhY2NvdW50In0.KDCcanary-fixture-token-not-a-credential
 contexts:
   - name: break-glass/alpha
     context:

@@ -6,7 +6,19 @@ set -euo pipefail
 # shellcheck source=scripts/prepare.sh
 source "$(dirname "$0")/prepare.sh"
 
+# Marks every process this run starts, so the leftover check counts only ours.
+KUBE_DC_RUN_ID="test-$$-$(date +%s%N)"
+export KUBE_DC_RUN_ID
+# Everything kube-dc prints in the tests is copied here (tests/support: kube_dc_bin) and
+# checked for canary secrets after the run, together with the test runner's own output.
+KUBE_DC_TRANSCRIPT_DIR=$(mktemp -d "${TMPDIR:-/tmp}/kube-dc-transcripts.XXXXXX")
+export KUBE_DC_TRANSCRIPT_DIR
+runner_log="$KUBE_DC_TRANSCRIPT_DIR/cargo-test.log"
+
 status=0
-cargo test --all-targets --no-fail-fast "$@" || status=$?
+cargo test --all-targets --no-fail-fast "$@" 2>&1 | tee "$runner_log" || status=1
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 scripts/control-plane/check-no-leftovers.sh || status=1
+scripts/check-canaries.sh "$KUBE_DC_TRANSCRIPT_DIR" || status=1
+rm -rf "$KUBE_DC_TRANSCRIPT_DIR"
 exit "$status"

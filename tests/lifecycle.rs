@@ -680,7 +680,7 @@ fn kill_9_during_adopt_or_rotate_leaves_absent_old_or_new_never_partial() {
     let mut rng = Lcg(seed);
     let before: Vec<String> = files_under(&env.fleet);
     let kc = cp.admin_kubeconfig().to_str().unwrap().to_string();
-    let bin = assert_cmd::cargo::cargo_bin("kube-dc");
+    let bin = support::kube_dc_bin();
     for trial in 0..20 {
         let action = if trial % 2 == 0 { "adopt" } else { "rotate" };
         let mut child = std::process::Command::new(&bin)

@@ -182,7 +182,7 @@ fn self_rotation_needs_only_the_age_key_and_revokes_the_old_token() {
 /// Starts a self-rotation and SIGKILLs it as soon as it announces step `k`; returns its
 /// stderr up to there.
 fn kill_at_step(env: &TestEnv, k: usize) -> String {
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("kube-dc"))
+    let mut child = std::process::Command::new(support::kube_dc_bin())
         .env_clear()
         .envs(env.base_env())
         .env("SOPS_AGE_KEY_FILE", &env.age_key)

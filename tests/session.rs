@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use support::TestEnv;
 
 fn start_session(env: &TestEnv, marker: &str) -> Child {
-    Command::new(assert_cmd::cargo::cargo_bin("kube-dc"))
+    Command::new(support::kube_dc_bin())
         .env_clear()
         .envs(env.base_env())
         .env("SOPS_AGE_KEY_FILE", &env.age_key)

@@ -9,6 +9,9 @@
 # a second after its test process exits, plus down.sh's grace period.
 # Looks under ${KUBE_DC_K8S_CACHE:-$HOME/.cache/kube-dc/k8s} (every cached version) and,
 # if set, $KUBE_DC_K8S_BIN.
+# With $KUBE_DC_RUN_ID set (scripts/test.sh sets a fresh one per run), only processes that
+# inherited that same value count: control planes of other runs on the machine (another
+# checkout's tests, a demo) are not this run's leftovers.
 set -euo pipefail
 
 cache_root="${KUBE_DC_K8S_CACHE:-${HOME:?HOME is not set}/.cache/kube-dc/k8s}"
@@ -18,6 +21,10 @@ roots=("$cache_root")
 for i in "${!roots[@]}"; do
   roots[i]=$(readlink -m "${roots[i]}")
 done
+
+started_by_this_run() {
+  tr '\0' '\n' <"$1/environ" 2>/dev/null | grep -qxF "KUBE_DC_RUN_ID=$KUBE_DC_RUN_ID"
+}
 
 scan() {
   found=()
@@ -40,6 +47,7 @@ scan() {
     if [[ ${#argv[@]} -ge 6 && "${argv[3]}" == kube-dc-watchdog ]]; then
       hit=1 cmd="kube-dc-watchdog for ${argv[4]} (owner pid ${argv[5]})"
     fi
+    if [[ $hit -eq 1 && -n "${KUBE_DC_RUN_ID:-}" ]] && ! started_by_this_run "$p"; then hit=0; fi
     if [[ $hit -eq 1 ]]; then found+=("$pid ${cmd:0:200}"); fi
   done
 }

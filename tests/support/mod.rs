@@ -8,6 +8,8 @@ use std::process::Command;
 
 pub const FIXTURE_KEY: &str = "TEST-ONLY-age-key.txt";
 
+pub mod canary;
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -37,6 +39,42 @@ pub fn tool(name: &str) -> PathBuf {
         .unwrap_or_else(|| {
             panic!("`{name}` is required by this test but was not found on PATH or in ~/.cache/kube-dc/tools/bin; run `scripts/test.sh` (or scripts/install-test-deps.sh)")
         })
+}
+
+/// The kube-dc binary as tests run it: a generated wrapper that `exec`s the real binary
+/// (same pid, same arguments) while copying its stdout and stderr to the suite's transcript
+/// directory, so that `scripts/test.sh` can check everything kube-dc printed in the whole
+/// suite for canary secrets. The tee processes ignore job-control signals, so signalling
+/// kube-dc's process group behaves as without the wrapper.
+pub fn kube_dc_bin() -> PathBuf {
+    static WRAPPER: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    WRAPPER.get_or_init(write_wrapper).clone()
+}
+
+/// Where the transcripts go: `$KUBE_DC_TRANSCRIPT_DIR` (set by scripts/test.sh), else
+/// target/tmp/transcripts.
+pub fn transcript_dir() -> PathBuf {
+    std::env::var_os("KUBE_DC_TRANSCRIPT_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("transcripts"))
+}
+
+fn write_wrapper() -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = transcript_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let real = assert_cmd::cargo::cargo_bin("kube-dc");
+    let quote = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', r"'\''"));
+    let script = format!(
+        "#!/bin/bash\nlog={}/$$\ncopy() {{ trap '' INT TERM HUP QUIT; exec /usr/bin/tee -a \"$1\"; }}\nexec {} \"$@\" > >(copy \"$log.out\") 2> >(copy \"$log.err\" >&2)\n",
+        quote(&dir),
+        quote(&real)
+    );
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("kube-dc-transcribed-{}", std::process::id()));
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
 }
 
 pub fn copy_dir(from: &Path, to: &Path) {
@@ -143,7 +181,7 @@ impl TestEnv {
 
     /// `kube-dc` with the hermetic environment and the fixture key; cwd is the fleet.
     pub fn kube_dc(&self) -> assert_cmd::Command {
-        let mut cmd = assert_cmd::Command::cargo_bin("kube-dc").unwrap();
+        let mut cmd = assert_cmd::Command::new(kube_dc_bin());
         cmd.env_clear()
             .envs(self.base_env())
             .env("SOPS_AGE_KEY_FILE", &self.age_key)
