@@ -169,12 +169,20 @@ pub fn max_age(text: &str) -> Result<Duration, String> {
 
 /// Text from a hostile source, made safe and short enough to quote in a message.
 pub fn quoted(text: &str) -> String {
-    const LIMIT: usize = 120;
-    let mut shown: String = text.chars().take(LIMIT).collect();
+    format!("{:?}", truncated(text, 120))
+}
+
+/// The first line of a message from a parser of outside text, at most 200 characters.
+pub fn bounded_line(text: &str) -> String {
+    truncated(text.lines().next().unwrap_or_default(), 200)
+}
+
+fn truncated(text: &str, limit: usize) -> String {
+    let mut shown: String = text.chars().take(limit).collect();
     if shown.len() < text.len() {
         shown.push('…');
     }
-    format!("{shown:?}")
+    shown
 }
 
 #[cfg(test)]

@@ -72,7 +72,11 @@ impl SopsConfig {
     }
 
     pub fn parse(text: &str) -> std::result::Result<SopsConfig, String> {
-        let raw: RawConfig = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
+        // The parser's first line says where and what; the rest quotes the file.
+        let raw: RawConfig = serde_saphyr::from_str(text).map_err(|e| {
+            let text = e.to_string();
+            crate::input::bounded_line(&text)
+        })?;
         let rules = raw
             .creation_rules
             .into_iter()

@@ -7,4 +7,6 @@
 mod support;
 
 mod harness;
+mod inputs;
 mod names;
+mod timing;
