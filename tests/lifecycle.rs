@@ -263,27 +263,184 @@ fn use_runs_one_command_as_break_glass_and_propagates_its_exit_code() {
     );
 }
 
-/// SIGSTOPs kube-controller-manager while `f` runs: the token controller stops.
-fn with_token_controller_stopped<T>(cp: &ControlPlane, f: impl FnOnce() -> T) -> T {
-    let (_, kcm) = cp
-        .pids()
+/// Sends `sig` (e.g. `-STOP`) to process `pid`.
+fn kill(sig: &str, pid: u32) {
+    assert!(
+        std::process::Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    )
+}
+
+fn controller_manager(cp: &ControlPlane) -> u32 {
+    cp.pids()
         .iter()
         .find(|(name, _)| name.contains("controller-manager"))
         .expect("kcm pid")
-        .clone();
-    let signal = |sig: &str| {
-        assert!(
-            std::process::Command::new("kill")
-                .args([sig, &kcm.to_string()])
-                .status()
-                .unwrap()
-                .success()
-        )
-    };
-    signal("-STOP");
+        .1
+}
+
+/// SIGSTOPs kube-controller-manager while `f` runs: the token controller stops.
+fn with_token_controller_stopped<T>(cp: &ControlPlane, f: impl FnOnce() -> T) -> T {
+    let kcm = controller_manager(cp);
+    kill("-STOP", kcm);
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    signal("-CONT");
+    kill("-CONT", kcm);
     result.unwrap_or_else(|e| std::panic::resume_unwind(e))
+}
+
+/// A `rotate beta` started with the token controller stopped, so that it waits after
+/// revoking the token; returns once its stderr says so.
+struct RotationAfterRevoke {
+    child: std::process::Child,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl RotationAfterRevoke {
+    fn start(env: &TestEnv, cp: &ControlPlane) -> RotationAfterRevoke {
+        let kc = cp.admin_kubeconfig().to_str().unwrap();
+        let mut child = std::process::Command::new(support::kube_dc_bin())
+            .env_clear()
+            .envs(env.base_env())
+            .env("SOPS_AGE_KEY_FILE", &env.age_key)
+            .current_dir(&env.fleet)
+            .args([
+                "bootstrap",
+                "break-glass",
+                "rotate",
+                "beta",
+                "--kubeconfig",
+                kc,
+            ])
+            .args([
+                "--server",
+                cp.server_url(),
+                "--timeout",
+                "60s",
+                "--no-commit",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut pipe = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = std::io::Read::read(&mut pipe, &mut buf) {
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let rotation = RotationAfterRevoke { child, stderr };
+        rotation.wait_for("waiting for the token controller");
+        assert!(rotation.said().contains("the old token is revoked"));
+        rotation
+    }
+
+    fn said(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    fn wait_for(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.said().contains(text) {
+            assert!(
+                Instant::now() < deadline,
+                "no {text:?} in:\n{}",
+                self.said()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn interrupt(&self) {
+        kill("-INT", self.child.id());
+    }
+
+    fn finish(mut self) -> (Option<i32>, String) {
+        let status = self.child.wait().unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        (status.code(), self.said())
+    }
+}
+
+#[test]
+fn ctrl_c_after_the_revocation_finishes_the_rotation() {
+    let _serial = serial();
+    let cp = shared_control_plane();
+    let env = TestEnv::new().with_git();
+    adopt_ok(&env, cp, "beta");
+    let old_token = cluster_token(cp);
+    let kcm = controller_manager(cp);
+    kill("-STOP", kcm);
+    let rotation = RotationAfterRevoke::start(&env, cp);
+    rotation.interrupt();
+    rotation.wait_for("finishing the rotation");
+    std::thread::sleep(Duration::from_millis(300));
+    kill("-CONT", kcm);
+    let (code, err) = rotation.finish();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("Press Ctrl-C again to abort"), "{err}");
+    let kubeconfig = env.decrypt_to_file("beta", "rotated.kubeconfig");
+    assert_eq!(text(&cp.whoami(&kubeconfig).stdout), BG_USER);
+    assert_ne!(cluster_token(cp), old_token, "not rotated");
+}
+
+#[test]
+fn a_second_ctrl_c_after_the_revocation_prints_the_recovery() {
+    let _serial = serial();
+    let cp = shared_control_plane();
+    let env = TestEnv::new().with_git();
+    adopt_ok(&env, cp, "beta");
+    let before = std::fs::read(env.break_glass_file("beta")).unwrap();
+    let (code, err) = with_token_controller_stopped(cp, || {
+        let rotation = RotationAfterRevoke::start(&env, cp);
+        rotation.interrupt();
+        rotation.wait_for("finishing the rotation");
+        rotation.interrupt();
+        rotation.finish()
+    });
+    assert_eq!(code, Some(1), "never exit 130 silently: {err}");
+    assert!(err.contains("abandoned (Ctrl-C twice)"), "{err}");
+    assert!(err.contains("ALREADY REVOKED"), "{err}");
+    assert!(
+        err.contains("recover with:\n  kube-dc bootstrap break-glass adopt beta"),
+        "{err}"
+    );
+    unchanged_and_recoverable(&env, cp, &before);
+}
+
+#[test]
+fn rotate_checks_the_target_file_before_revoking() {
+    let _serial = serial();
+    let cp = shared_control_plane();
+    let env = TestEnv::new().with_git();
+    adopt_ok(&env, cp, "beta");
+    let uid = secret_uid(cp);
+    let kubeconfig = env.decrypt_to_file("beta", "current.kubeconfig");
+    let file = env.break_glass_file("beta");
+    std::fs::remove_file(&file).unwrap();
+    std::fs::create_dir(&file).unwrap();
+    let out = bg(&env, cp, &admin(cp, &["rotate", "beta", "--no-commit"]));
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("rotate stopped before revoking anything"),
+        "{err}"
+    );
+    assert!(err.contains("is not a regular file"), "{err}");
+    assert!(!err.contains("ALREADY REVOKED"), "{err}");
+    assert_eq!(
+        secret_uid(cp),
+        uid,
+        "revoked although the file cannot be written"
+    );
+    assert_eq!(text(&cp.whoami(&kubeconfig).stdout), BG_USER);
 }
 
 #[test]
@@ -322,14 +479,18 @@ fn rotate_failing_after_the_revocation_says_so_and_how_to_recover() {
         cp.server_url()
     );
     assert!(err.contains(&recovery), "{err}");
+    unchanged_and_recoverable(&env, cp, &before);
+}
+
+/// After a rotation that stopped past the revocation: beta's file is as `before`, and
+/// the recovery the error prints (adopt) gives a working credential.
+fn unchanged_and_recoverable(env: &TestEnv, cp: &ControlPlane, before: &[u8]) {
     assert_eq!(
         std::fs::read(env.break_glass_file("beta")).unwrap(),
         before,
-        "file changed by a failed rotate"
+        "file changed by a rotate that stopped"
     );
-
-    // The printed recovery works.
-    adopt_ok(&env, cp, "beta");
+    adopt_ok(env, cp, "beta");
     let kubeconfig = env.decrypt_to_file("beta", "recovered.kubeconfig");
     assert_eq!(text(&cp.whoami(&kubeconfig).stdout), BG_USER);
 }
