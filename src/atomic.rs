@@ -2,81 +2,120 @@
 //! on one filesystem), mode 0600, fsync, rename over the target, fsync the directory.
 //! A crash or error at any point leaves the old complete file or the new complete file.
 
-use std::fs::{File, OpenOptions};
+use std::ffi::OsStr;
+use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::safe_fs::{Dir, file_kind};
 
-/// Writes `bytes` to `target` atomically.
-pub fn write(target: &Path, bytes: &[u8]) -> Result<()> {
-    write_with(target, |file| file.write_all(bytes))
+/// Writes `bytes` to the file `name` in `dir` atomically.
+pub fn write(dir: &Dir, name: &str, bytes: &[u8]) -> Result<()> {
+    write_with(dir, name, |file| file.write_all(bytes))
 }
 
 /// Like [`write`], with the content produced by `fill`; an error from `fill` aborts the
-/// replacement and removes the temp file.
-pub fn write_with(
-    target: &Path,
+/// replacement and removes the temp file. The target is replaced only when it is absent
+/// or a regular file: never a symbolic link (the rename would replace the link, but a
+/// link there means someone expects it followed) nor a FIFO, device or directory.
+fn write_with(
+    dir: &Dir,
+    name: &str,
     fill: impl FnOnce(&mut File) -> std::io::Result<()>,
 ) -> Result<()> {
+    let target = dir.path().join(name);
     let fail = |step: &str, e: std::io::Error| {
         Error::failed(format!(
             "cannot write {} ({step}): {e}; the previous file is unchanged",
             target.display()
         ))
     };
-    let dir = target
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = target
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("file");
+    check_target(dir, name)?;
     let prefix = format!(".{name}.");
     remove_stale_temps(dir, &prefix);
     // The suffix keeps a leftover temp file from matching `*.enc.yaml` rules.
-    let mut temp = tempfile::Builder::new()
-        .prefix(&prefix)
-        .suffix(".tmp")
-        .permissions(std::fs::Permissions::from_mode(0o600))
-        .tempfile_in(dir)
+    let (mut temp, temp_name) = dir
+        .create_unique(&prefix, ".tmp")
         .map_err(|e| fail("creating a temp file", e))?;
-    fill(temp.as_file_mut()).map_err(|e| fail("writing", e))?;
-    temp.as_file().sync_all().map_err(|e| fail("fsync", e))?;
-    temp.persist(target).map_err(|e| fail("rename", e.error))?;
-    sync_dir(dir).map_err(|e| fail("fsync of the directory", e))
+    let temp_name = OsStr::new(&temp_name);
+    let written = fill(&mut temp)
+        .map_err(|e| fail("writing", e))
+        .and_then(|()| temp.sync_all().map_err(|e| fail("fsync", e)))
+        .and_then(|()| check_target(dir, name))
+        .and_then(|()| {
+            dir.rename(temp_name, OsStr::new(name))
+                .map_err(|e| fail("rename", e.into()))
+        });
+    if let Err(e) = written {
+        let _ = dir.unlink(temp_name);
+        return Err(e);
+    }
+    dir.fsync()
+        .map_err(|e| fail("fsync of the directory", e.into()))
+}
+
+/// Whether [`write`] may replace `name` in `dir`: it is absent or a regular file. Callers
+/// that must not fail later (rotate, after revoking) can ask first.
+pub fn check_target(dir: &Dir, name: &str) -> Result<()> {
+    match dir.lstat(OsStr::new(name)) {
+        Err(nix::errno::Errno::ENOENT) => Ok(()),
+        Ok(stat) if file_kind(&stat) == nix::sys::stat::SFlag::S_IFREG => Ok(()),
+        Ok(_) => Err(Error::failed(format!(
+            "refusing to write {}: it exists and is not a regular file (a symbolic link, directory, FIFO or device)",
+            dir.path().join(name).display()
+        ))
+        .with_hint("remove it, or restore it from Git (`git checkout -- <path>`), then retry")),
+        Err(e) => Err(Error::failed(format!(
+            "cannot write {}: {e}",
+            dir.path().join(name).display()
+        ))),
+    }
 }
 
 /// A write takes well under this; an older temp file of the same target was left by a
 /// process that was killed (it holds ciphertext only, but it is litter in the fleet).
 const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(300);
 
-fn remove_stale_temps(dir: &Path, prefix: &str) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
+fn remove_stale_temps(dir: &Dir, prefix: &str) {
+    let Ok(names) = dir.names() else {
         return;
     };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        let stale = entry
-            .metadata()
-            .and_then(|m| m.modified())
-            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > STALE_TEMP_AGE));
-        if name.starts_with(prefix) && name.ends_with(".tmp") && stale {
-            let _ = std::fs::remove_file(entry.path());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    for name in names {
+        let ours = name
+            .to_str()
+            .is_some_and(|n| n.starts_with(prefix) && n.ends_with(".tmp"));
+        let stale = dir.lstat(&name).is_ok_and(|s| {
+            file_kind(&s) == nix::sys::stat::SFlag::S_IFREG
+                && now - s.st_mtime > STALE_TEMP_AGE.as_secs() as i64
+        });
+        if ours && stale {
+            let _ = dir.unlink(&name);
         }
     }
 }
 
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    OpenOptions::new().read(true).open(dir)?.sync_all()
-}
-
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+
     use super::*;
+
+    fn in_dir(target: &Path) -> (Dir, String) {
+        let dir = Dir::open(target.parent().unwrap()).unwrap();
+        (
+            dir,
+            target.file_name().unwrap().to_str().unwrap().to_string(),
+        )
+    }
+
+    fn write_path(target: &Path, bytes: &[u8]) -> Result<()> {
+        let (dir, name) = in_dir(target);
+        write(&dir, &name, bytes)
+    }
 
     fn entries(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -92,7 +131,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("f.enc.yaml");
         std::fs::write(&target, "old").unwrap();
-        write(&target, b"new").unwrap();
+        write_path(&target, b"new").unwrap();
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
         assert_eq!(
             std::fs::metadata(&target).unwrap().permissions().mode() & 0o777,
@@ -106,7 +145,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("f.enc.yaml");
         std::fs::write(&target, "old").unwrap();
-        let err = write_with(&target, |file| {
+        let (d, name) = in_dir(&target);
+        let err = write_with(&d, &name, |file| {
             file.write_all(b"partial")?;
             Err(std::io::Error::other("disk full"))
         })
@@ -121,14 +161,13 @@ mod tests {
     }
 
     #[test]
-    fn failing_rename_keeps_old_target_and_no_temp() {
+    fn a_directory_target_is_refused_and_no_temp_left() {
         let dir = tempfile::tempdir().unwrap();
-        // A non-empty directory cannot be replaced by a file: the rename step fails.
         let target = dir.path().join("f.enc.yaml");
         std::fs::create_dir(&target).unwrap();
         std::fs::write(target.join("keep"), "x").unwrap();
-        let err = write(&target, b"new").unwrap_err();
-        assert!(err.to_string().contains("rename"), "{err}");
+        let err = write_path(&target, b"new").unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
         assert_eq!(entries(dir.path()), vec!["f.enc.yaml"]);
         assert_eq!(std::fs::read_to_string(target.join("keep")).unwrap(), "x");
     }
@@ -154,7 +193,7 @@ mod tests {
                 .set_modified(an_hour_ago)
                 .unwrap();
         }
-        write(&target, b"new").unwrap();
+        write_path(&target, b"new").unwrap();
         assert_eq!(
             entries(dir.path()),
             vec![".f.enc.yaml.new2.tmp", ".g.enc.yaml.old3.tmp", "f.enc.yaml"]
@@ -162,9 +201,23 @@ mod tests {
     }
 
     #[test]
-    fn missing_directory_is_a_clear_error() {
+    fn a_symlink_or_fifo_target_is_refused_and_left_alone() {
         let dir = tempfile::tempdir().unwrap();
-        let err = write(&dir.path().join("nope/f"), b"x").unwrap_err();
-        assert!(err.to_string().contains("creating a temp file"), "{err}");
+        let outside = dir.path().join("outside");
+        std::fs::write(&outside, "precious").unwrap();
+        let link = dir.path().join("f.enc.yaml");
+        std::os::unix::fs::symlink(&outside, &link).unwrap();
+        let err = write_path(&link, b"new").unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "precious");
+        assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+        let fifo = dir.path().join("g.enc.yaml");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let err = write_path(&fifo, b"new").unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+        assert_eq!(
+            entries(dir.path()),
+            vec!["f.enc.yaml", "g.enc.yaml", "outside"]
+        );
     }
 }

@@ -145,13 +145,17 @@ pub async fn run(cli: Cli) -> Result<u8> {
 
 /// Every run cleans up after `use` sessions that were killed before they could.
 fn sweep_stale_sessions(ui: &mut Ui) {
-    let Some(home) = std::env::var_os("HOME") else {
+    let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) else {
         return;
     };
-    let removed = breakglass::session::sweep_stale(std::path::Path::new(&home));
-    if removed > 0 {
+    let sweep = breakglass::session::sweep_stale(std::path::Path::new(&home));
+    for warning in &sweep.warnings {
+        ui.warn(warning);
+    }
+    if sweep.removed > 0 {
         ui.warn(&format!(
-            "removed {removed} decrypted break-glass kubeconfig(s) left by killed sessions"
+            "removed {} decrypted break-glass kubeconfig(s) left by killed sessions",
+            sweep.removed
         ));
     }
 }

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::input::{Namespace, ServerUrl};
+use crate::safe_fs;
 
 pub const FILE_NAME: &str = "cluster-config.env";
 /// The apiserver URL to embed in break-glass kubeconfigs.
@@ -24,10 +25,14 @@ pub struct ClusterConfig {
 }
 
 impl ClusterConfig {
-    pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::usage(format!("cannot read {}: {e}", path.display())))?;
-        Self::parse(&text, path)
+    /// Reads `rel` below the fleet root `root` (no link followed, bounded: see `safe_fs`).
+    pub fn load(root: &Path, rel: &Path) -> Result<Self> {
+        let bytes = safe_fs::read_beneath(root, rel, safe_fs::CLUSTER_CONFIG)
+            .map_err(safe_fs::FileError::usage)?;
+        let path = root.join(rel);
+        let text = String::from_utf8(bytes)
+            .map_err(|_| Error::usage(format!("{}: not UTF-8 text", path.display())))?;
+        Self::parse(&text, &path)
     }
 
     /// Parses `text`; `path` only names the file in error messages.

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cluster_config::{self, ClusterConfig};
 use crate::error::{Error, Result};
+use crate::safe_fs::{self, Dir, FsResult, RegularFile};
 
 pub const SOPS_CONFIG: &str = ".sops.yaml";
 pub const CLUSTERS_DIR: &str = "clusters";
@@ -86,28 +87,29 @@ impl Fleet {
     }
 
     /// Every cluster: a directory under `clusters/`, one or two levels deep, holding
-    /// `cluster-config.env`. Sorted by name.
+    /// `cluster-config.env`. Sorted by name. A symbolic link to a directory there is an
+    /// error, not a cluster skipped in silence (see `safe_fs`).
     pub fn clusters(&self) -> Result<Vec<Cluster>> {
-        let base = self.root.join(CLUSTERS_DIR);
+        let base = Dir::open(&self.root)
+            .and_then(|root| root.open_dir(Path::new(CLUSTERS_DIR)))
+            .map_err(safe_fs::FileError::usage)?;
         let mut found = Vec::new();
         for first in subdirs(&base)? {
-            if first.join(cluster_config::FILE_NAME).is_file() {
+            let dir = base.open_dir(Path::new(&first)).map_err(|e| e.usage())?;
+            if holds_config(&dir) {
                 found.push(first);
                 continue;
             }
-            for second in subdirs(&first)? {
-                if second.join(cluster_config::FILE_NAME).is_file() {
-                    found.push(second);
+            for second in subdirs(&dir)? {
+                let inner = dir.open_dir(Path::new(&second)).map_err(|e| e.usage())?;
+                if holds_config(&inner) {
+                    found.push(format!("{first}/{second}"));
                 }
             }
         }
         let mut clusters: Vec<Cluster> = found
             .iter()
-            .filter_map(|dir| {
-                let rel = dir.strip_prefix(&base).ok()?.to_str()?;
-                let name = ClusterName::parse(rel).ok()?;
-                Some(self.cluster_at(name))
-            })
+            .filter_map(|rel| Some(self.cluster_at(ClusterName::parse(rel).ok()?)))
             .collect();
         clusters.sort_by(|a, b| a.name.0.cmp(&b.name.0));
         Ok(clusters)
@@ -117,8 +119,10 @@ impl Fleet {
     pub fn cluster(&self, name: &str) -> Result<Cluster> {
         let name = ClusterName::parse(name)?;
         let cluster = self.cluster_at(name);
-        if cluster.config_path().is_file() {
-            return Ok(cluster);
+        match safe_fs::open_beneath(&self.root, &cluster.rel(cluster_config::FILE_NAME)) {
+            Ok(_) => return Ok(cluster),
+            Err(e) if !e.is_not_found() => return Err(e.usage()),
+            Err(_) => {}
         }
         let known = self.clusters()?;
         let mut err = Error::usage(format!(
@@ -154,7 +158,11 @@ impl Fleet {
 
     fn cluster_at(&self, name: ClusterName) -> Cluster {
         let dir = self.root.join(CLUSTERS_DIR).join(name.as_str());
-        Cluster { name, dir }
+        Cluster {
+            name,
+            dir,
+            root: self.root.clone(),
+        }
     }
 }
 
@@ -176,15 +184,33 @@ fn looks_like_fleet(dir: &Path) -> bool {
     dir.join(SOPS_CONFIG).is_file() && dir.join(CLUSTERS_DIR).is_dir()
 }
 
-fn subdirs(dir: &Path) -> Result<Vec<PathBuf>> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| Error::failed(format!("cannot list {}: {e}", dir.display())))?;
-    let mut dirs: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
-        .map(|e| e.path())
-        .collect();
-    dirs.sort();
+/// `cluster-config.env` is there in any form: a link or FIFO under that name is refused
+/// when it is read, with a message, rather than hiding the cluster.
+fn holds_config(dir: &Dir) -> bool {
+    dir.lstat(std::ffi::OsStr::new(cluster_config::FILE_NAME))
+        .is_ok()
+}
+
+/// Names of the directories in `dir` (UTF-8 names only: cluster names are ASCII). A
+/// symbolic link to a directory is refused.
+fn subdirs(dir: &Dir) -> Result<Vec<String>> {
+    let mut dirs = Vec::new();
+    for name in dir.names().map_err(|e| e.failed())? {
+        let Ok(stat) = dir.lstat(&name) else {
+            continue;
+        };
+        match safe_fs::file_kind(&stat) {
+            nix::sys::stat::SFlag::S_IFDIR => dirs.extend(name.into_string().ok()),
+            // Only a link to a directory could be a cluster: refuse it loudly.
+            nix::sys::stat::SFlag::S_IFLNK if dir.path().join(&name).is_dir() => {
+                return Err(dir.open_dir(Path::new(&name)).err().map_or_else(
+                    || Error::usage("a symbolic link changed while listing clusters"),
+                    |e| e.usage(),
+                ));
+            }
+            _ => {}
+        }
+    }
     Ok(dirs)
 }
 
@@ -265,6 +291,8 @@ impl fmt::Display for ClusterName {
 pub struct Cluster {
     name: ClusterName,
     dir: PathBuf,
+    /// The fleet root: every file of the cluster is opened below it (see `safe_fs`).
+    root: PathBuf,
 }
 
 impl Cluster {
@@ -281,7 +309,25 @@ impl Cluster {
     }
 
     pub fn config(&self) -> Result<ClusterConfig> {
-        ClusterConfig::load(&self.config_path())
+        ClusterConfig::load(&self.root, &self.rel(cluster_config::FILE_NAME))
+    }
+
+    /// `clusters/<name>/<file>`, relative to the fleet root.
+    fn rel(&self, file: &str) -> PathBuf {
+        Path::new(CLUSTERS_DIR).join(self.name.as_str()).join(file)
+    }
+
+    /// The cluster's directory, reached from the fleet root through no symbolic link.
+    pub fn open_dir(&self) -> Result<Dir> {
+        Dir::open(&self.root)
+            .and_then(|root| root.open_dir(&self.rel("")))
+            .map_err(|e| e.usage())
+    }
+
+    /// The break-glass file, opened as `safe_fs` opens files (a regular file, below the
+    /// fleet root through no link).
+    pub fn open_break_glass(&self) -> FsResult<RegularFile> {
+        safe_fs::open_beneath(&self.root, &self.rel(BREAK_GLASS_FILE))
     }
 
     pub fn break_glass_path(&self) -> PathBuf {

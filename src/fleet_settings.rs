@@ -5,6 +5,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::safe_fs;
 
 pub const FILE_NAME: &str = ".kube-dc.yaml";
 
@@ -19,13 +20,17 @@ impl FleetSettings {
     /// The fleet's settings; all defaults when the file does not exist.
     pub fn load(fleet_root: &Path) -> Result<FleetSettings> {
         let path = fleet_root.join(FILE_NAME);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(FleetSettings::default());
-            }
-            Err(e) => return Err(Error::usage(format!("cannot read {}: {e}", path.display()))),
+        let bytes = match safe_fs::read_beneath(
+            fleet_root,
+            Path::new(FILE_NAME),
+            safe_fs::FLEET_SETTINGS,
+        ) {
+            Ok(bytes) => bytes,
+            Err(e) if e.is_not_found() => return Ok(FleetSettings::default()),
+            Err(e) => return Err(e.usage()),
         };
+        let text = String::from_utf8(bytes)
+            .map_err(|_| Error::usage(format!("{}: not UTF-8 text", path.display())))?;
         FleetSettings::parse(&text).map_err(|e| Error::usage(format!("{}: {e}", path.display())))
     }
 

@@ -17,6 +17,7 @@ pub mod git;
 pub mod input;
 pub mod kubeconfig;
 pub mod leak_scan;
+pub mod safe_fs;
 pub mod sops;
 pub mod sops_config;
 pub mod sops_file;

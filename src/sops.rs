@@ -107,9 +107,11 @@ impl Sops {
         Ok(out.stdout)
     }
 
-    /// Decrypts the fleet-relative file `rel` into memory.
-    pub async fn decrypt(&self, rel: &str) -> Result<Zeroizing<Vec<u8>>> {
-        let out = self.run(&["decrypt", rel], None).await?;
+    /// Decrypts `ciphertext`, the content of the fleet-relative file `rel`, into memory.
+    /// sops reads it from stdin: it opens no fleet file (the caller read it safely).
+    pub async fn decrypt(&self, rel: &str, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        let args = ["decrypt", "--filename-override", rel];
+        let out = self.run(&args, Some(ciphertext)).await?;
         if !out.status.success() {
             return Err(classify(&out, "decrypt", rel));
         }

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use crate::error::{Error, Result};
+use crate::safe_fs;
 
 #[derive(Debug)]
 pub struct SopsConfig {
@@ -42,9 +43,6 @@ struct RawRule {
     hc_vault_transit_uri: Option<IgnoredAny>,
 }
 
-/// Far larger than any real `.sops.yaml`; a bigger one is a mistake, not a config.
-const MAX_SIZE: u64 = 1024 * 1024;
-
 #[derive(Deserialize)]
 struct RawKeyGroup {
     #[serde(default)]
@@ -60,9 +58,11 @@ enum AgeField {
 }
 
 impl SopsConfig {
+    /// Reads `path` (no link at its last component, bounded: see `safe_fs`).
     pub fn load(path: &Path) -> Result<SopsConfig> {
-        let text = read_bounded(path)
-            .map_err(|e| Error::usage(format!("cannot read {}: {e}", path.display())))?;
+        let bytes = safe_fs::read_file(path, safe_fs::SOPS_CONFIG).map_err(|e| e.usage())?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| Error::usage(format!("{}: not UTF-8 text", path.display())))?;
         let config = SopsConfig::parse(&text).and_then(|c| c.check_usable().map(|()| c));
         config.map_err(|e| {
             Error::usage(format!("{}: {e}", path.display())).with_hint(
@@ -141,22 +141,6 @@ impl Rule {
             has_keys,
         })
     }
-}
-
-/// The file's text, refusing more than [`MAX_SIZE`] bytes.
-fn read_bounded(path: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut text = String::new();
-    std::fs::File::open(path)?
-        .take(MAX_SIZE + 1)
-        .read_to_string(&mut text)?;
-    if text.len() as u64 > MAX_SIZE {
-        return Err(std::io::Error::other(format!(
-            "it is larger than {} KiB",
-            MAX_SIZE / 1024
-        )));
-    }
-    Ok(text)
 }
 
 fn split_recipients(list: &str) -> BTreeSet<String> {

@@ -25,11 +25,18 @@ fn start_session(env: &TestEnv, marker: &str) -> Child {
         .unwrap()
 }
 
-fn session_files(env: &TestEnv) -> Vec<PathBuf> {
+/// Everything in the session directory: kubeconfigs and their child records.
+fn session_entries(env: &TestEnv) -> Vec<PathBuf> {
     match std::fs::read_dir(env.home.join(".kube-dc/break-glass")) {
         Ok(entries) => entries.map(|e| e.unwrap().path()).collect(),
         Err(_) => Vec::new(),
     }
+}
+
+fn session_files(env: &TestEnv) -> Vec<PathBuf> {
+    let mut files = session_entries(env);
+    files.retain(|p| p.extension().is_some_and(|e| e == "yaml"));
+    files
 }
 
 fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
@@ -98,6 +105,7 @@ fn sigint_sigterm_sighup_remove_the_file_and_reach_the_child() {
         let exit = session.wait().unwrap();
         assert_eq!(exit.code(), Some(128 + number), "{signal}");
         assert!(!file.exists(), "{signal}: {} still exists", file.display());
+        assert_eq!(session_entries(&env), Vec::<PathBuf>::new(), "{signal}");
         wait_until("the child to exit", || !alive(child));
         let mut stderr = String::new();
         std::io::Read::read_to_string(session.stderr.as_mut().unwrap(), &mut stderr).unwrap();
@@ -130,11 +138,50 @@ fn after_sigkill_the_next_run_sweeps_the_file() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!file.exists(), "the stale session file was not swept");
+    assert_eq!(session_entries(&env), Vec::<PathBuf>::new());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("removed 1 decrypted break-glass kubeconfig(s) left by killed sessions"),
         "{stderr}"
     );
+}
+
+fn status_alpha(env: &TestEnv) -> String {
+    let out = env
+        .kube_dc()
+        .args(["bootstrap", "break-glass", "status", "alpha"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", support::show(&out));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn after_sigkill_the_file_stays_while_the_child_runs() {
+    let env = TestEnv::new();
+    let (mut session, file, child) = running_session(&env);
+    // The child records itself before it runs any code of its own: by the time it wrote
+    // its marker, the record is there, so no SIGKILL can fall between the two.
+    assert_eq!(
+        session_entries(&env).len(),
+        2,
+        "{:?}",
+        session_entries(&env)
+    );
+    session.kill().unwrap(); // SIGKILL: kube-dc cannot clean up, its shell runs on
+    session.wait().unwrap();
+    let stderr = status_alpha(&env);
+    assert!(file.exists(), "swept under the running child: {stderr}");
+    assert!(!stderr.contains("removed"), "{stderr}");
+    assert!(alive(child));
+    let _ = Command::new("kill")
+        .args(["-KILL", &child.to_string()])
+        .status();
+    wait_until("the child to exit", || !alive(child));
+    let stderr = status_alpha(&env);
+    assert!(!file.exists(), "not swept after the child ended: {stderr}");
+    assert_eq!(session_entries(&env), Vec::<PathBuf>::new());
+    assert!(stderr.contains("removed 1 decrypted"), "{stderr}");
 }
 
 #[test]

@@ -13,6 +13,7 @@ use crate::error::{Context as _, Error, Result};
 use crate::fleet::{BREAK_GLASS_FILE, Fleet, SOPS_CONFIG};
 use crate::git::TreePaths;
 use crate::leak_scan::{self, Finding, PathClass, Scanner};
+use crate::safe_fs::{Dir, SCANNED};
 use crate::sops_config::SopsConfig;
 use crate::ui::{OutputFormat, Ui};
 
@@ -403,7 +404,10 @@ fn check_work_tree(fleet: &Fleet, filters: &[String]) -> Result<Report> {
         &rels,
         &sops_config,
         |dir| root.join(dir).join(CLUSTER_CONFIG).is_file(),
-        || Ok(|rel: &str| std::fs::read(root.join(rel)).context(|| format!("cannot read {rel}"))),
+        || {
+            let root = Dir::open(root).map_err(|e| e.failed())?;
+            Ok(move |rel: &str| root.read(Path::new(rel), SCANNED).map_err(|e| e.failed()))
+        },
     )
 }
 

@@ -9,11 +9,12 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::interrupt::Interrupts;
 use super::self_rotation::Stage;
+use crate::atomic;
 use crate::breakglass;
 use crate::cluster::{self, AdminAccess, Connection, Identity, MintedToken};
 use crate::cluster_config::EXTERNAL_URL_KEY;
 use crate::error::{Error, Result};
-use crate::fleet::{Cluster, ClusterName};
+use crate::fleet::{BREAK_GLASS_FILE, Cluster, ClusterName};
 use crate::input::ServerUrl;
 use crate::kubeconfig::{self, BreakGlassCredential};
 use crate::sops::Sops;
@@ -110,31 +111,30 @@ pub async fn rotate(sops: &Sops, target: &Target, progress: &dyn Progress) -> Re
 }
 
 /// What the end of a rotation needs from the file system, checked while nothing is
-/// revoked: the break-glass file, if any, is a regular file, and its directory takes a
-/// new file (as the atomic replace will need).
+/// revoked: the break-glass file is one the atomic write may replace, and its directory
+/// takes a new file.
 fn check_writable(cluster: &Cluster) -> Result<()> {
-    let path = cluster.break_glass_path();
-    let stop = |why: String| {
+    let stop = |why: &str| {
         Error::failed(format!(
             "rotate stopped before revoking anything: {why}; nothing was changed on cluster {}",
             cluster.name()
         ))
     };
-    if let Ok(meta) = std::fs::symlink_metadata(&path)
-        && !meta.file_type().is_file()
-    {
-        return Err(stop(format!("{} is not a regular file", path.display())));
-    }
-    tempfile::Builder::new()
-        .prefix(".kube-dc-write-check-")
-        .tempfile_in(cluster.dir())
-        .map(drop)
+    let dir = cluster.open_dir()?;
+    atomic::check_target(&dir, BREAK_GLASS_FILE).map_err(|e| match e.hint() {
+        Some(hint) => stop(e.message()).with_hint(hint),
+        None => stop(e.message()),
+    })?;
+    let (_, probe) = dir
+        .create_unique(".kube-dc-write-check-", ".tmp")
         .map_err(|e| {
-            stop(format!(
+            stop(&format!(
                 "cannot create a file in {}: {e}",
-                cluster.dir().display()
+                dir.path().display()
             ))
-        })
+        })?;
+    let _ = dir.unlink(std::ffi::OsStr::new(&probe));
+    Ok(())
 }
 
 /// The fleet side first (nothing touches the cluster if it cannot work), then the admin

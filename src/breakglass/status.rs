@@ -20,6 +20,7 @@ use crate::error::{Context as _, Error, Result};
 use crate::fleet::{Cluster, Fleet};
 use crate::git::{CommitInfo, Head, PathState, Repo};
 use crate::leak_scan::{Finding, RuleId, Scanner};
+use crate::safe_fs::BREAK_GLASS;
 use crate::sops::Sops;
 use crate::sops_config::SopsConfig;
 use crate::sops_file::SopsMetadata;
@@ -364,18 +365,13 @@ impl FileFacts {
         scanner: &Scanner,
     ) -> Result<Option<FileFacts>> {
         let rel = cluster.break_glass_rel();
-        let path = cluster.break_glass_path();
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => {
-                return Err(Error::failed(format!(
-                    "cannot read {}: {e}",
-                    path.display()
-                )));
-            }
+        let file = match cluster.open_break_glass() {
+            Ok(file) => file,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e.failed()),
         };
-        let meta = std::fs::metadata(&path).context(|| format!("{}", path.display()))?;
+        let meta = file.meta.clone();
+        let bytes = file.read_all(BREAK_GLASS).map_err(|e| e.failed())?;
         let sops_meta = std::str::from_utf8(&bytes)
             .ok()
             .and_then(|t| SopsMetadata::from_yaml(t).ok().flatten());

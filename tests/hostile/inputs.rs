@@ -238,7 +238,7 @@ fn namespaces_and_config_values_are_checked_where_read() {
             ":2: the value of KUBE_CONTEXT contains the control character U+0000",
         ),
         config("carriage return inside a value", b"A='x\ry'\n", "U+000D"),
-        config("not UTF-8", b"A=\xff\xfe\n", "cannot read"),
+        config("not UTF-8", b"A=\xff\xfe\n", "not UTF-8"),
         config(
             "unterminated quote",
             b"A='open\n",
@@ -408,7 +408,7 @@ fn a_broken_sops_yaml_exits_2_in_every_command() {
         (
             "huge",
             || format!("creation_rules: []\n#{}\n", "x".repeat(2 << 20)),
-            "larger than 1024 KiB",
+            "never larger than 1048576 bytes",
         ),
     ];
     let commands: [&[&str]; 5] = [

@@ -6,7 +6,9 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod files;
 mod harness;
 mod inputs;
 mod names;
+mod session;
 mod timing;

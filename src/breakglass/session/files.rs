@@ -1,0 +1,720 @@
+//! The session directory `~/.kube-dc/break-glass` and the decrypted kubeconfigs in it.
+//!
+//! The directory is opened once (`O_DIRECTORY|O_NOFOLLOW`), checked through its descriptor
+//! (ours, and private or repaired to 0700 with `fchmod`), and every file in it is created,
+//! inspected and removed relative to that descriptor: no path is checked and then used.
+//!
+//! A session file is named `kubeconfig-<pid>.<start>-<random>.yaml`, after the kube-dc
+//! process that wrote it (pid and start time, so that a reused pid is not mistaken for
+//! it). Before the session's child runs its program, it records itself the same way in
+//! `kubeconfig-<pid>.<start>-<random>.child` ([`ChildRecord`]). The sweep that every kube-dc run starts with removes a session
+//! file only when both processes are gone, only if it is a regular file of ours with one
+//! link, and only in a directory that nobody else can write to.
+
+use std::ffi::{OsStr, OsString};
+use std::io::Write;
+use std::os::unix::ffi::OsStringExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::safe_fs::{self, Dir, file_kind};
+
+pub const SESSION_DIR: &str = ".kube-dc/break-glass";
+const FILE_PREFIX: &str = "kubeconfig-";
+const FILE_SUFFIX: &str = ".yaml";
+const CHILD_SUFFIX: &str = ".child";
+const CHILD_RECORD: safe_fs::Kind = safe_fs::Kind {
+    name: "session child record",
+    max_bytes: 64,
+};
+/// The most a wipe overwrites: far more than any kubeconfig.
+const WIPE_MAX: u64 = 1 << 20;
+
+/// A process as the sweep recognises it: its pid and its start time (clock ticks after
+/// boot, field 22 of `/proc/<pid>/stat`), so that a reused pid is not mistaken for it.
+/// Without /proc (or in names from before start times were recorded) only the pid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessId {
+    pid: i32,
+    start: Option<u64>,
+}
+
+impl ProcessId {
+    pub fn current() -> ProcessId {
+        let pid = std::process::id() as i32;
+        ProcessId::of(pid).unwrap_or(ProcessId { pid, start: None })
+    }
+
+    /// `None` when the process is already gone.
+    pub fn of(pid: i32) -> Option<ProcessId> {
+        match start_time(pid) {
+            Some(start) => Some(ProcessId {
+                pid,
+                start: Some(start),
+            }),
+            None if !has_proc() => Some(ProcessId { pid, start: None }),
+            None => None,
+        }
+    }
+
+    /// The same process still runs (a zombie runs no code and counts as gone).
+    fn is_alive(&self) -> bool {
+        match (self.start, start_time(self.pid)) {
+            (Some(wanted), now) => now == Some(wanted),
+            (None, Some(_)) => true,
+            (None, None) => !has_proc() && pid_exists(self.pid),
+        }
+    }
+
+    fn encode(&self) -> String {
+        let mut buf = [0u8; ENCODED_MAX];
+        let len = self.encode_into(&mut buf);
+        String::from_utf8_lossy(buf.get(..len).unwrap_or_default()).into_owned()
+    }
+
+    /// `<pid>.<start>` (or `<pid>`) into `buf`, returning its length; allocates nothing.
+    fn encode_into(&self, buf: &mut [u8; ENCODED_MAX]) -> usize {
+        let mut len = write_decimal(buf, 0, self.pid.unsigned_abs().into());
+        if let Some(start) = self.start {
+            if let Some(dot) = buf.get_mut(len) {
+                *dot = b'.';
+            }
+            len = write_decimal(buf, len + 1, start);
+        }
+        len
+    }
+
+    /// `<pid>.<start>`, or `<pid>` alone.
+    fn decode(text: &str) -> Option<ProcessId> {
+        let (pid, start) = match text.split_once('.') {
+            Some((pid, start)) => (pid, Some(start.parse().ok()?)),
+            None => (text, None),
+        };
+        let pid = pid.parse().ok().filter(|p| *p > 0)?;
+        Some(ProcessId { pid, start })
+    }
+}
+
+/// Room for `<i32>.<u64>` and a newline.
+const ENCODED_MAX: usize = 40;
+
+/// Writes `n` in decimal at `buf[at..]`, returning the end; allocates nothing.
+fn write_decimal(buf: &mut [u8], at: usize, n: u64) -> usize {
+    let mut digits = [0u8; 20];
+    let mut count = 0;
+    let mut rest = n;
+    loop {
+        if let Some(d) = digits.get_mut(count) {
+            *d = b'0' + (rest % 10) as u8;
+        }
+        count += 1;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for (i, d) in digits.iter().take(count).rev().enumerate() {
+        if let Some(slot) = buf.get_mut(at + i) {
+            *slot = *d;
+        }
+    }
+    at + count
+}
+
+fn has_proc() -> bool {
+    Path::new("/proc/self/stat").exists()
+}
+
+/// Field 22 of `/proc/<pid>/stat`; `None` for a missing process or a zombie.
+fn start_time(pid: i32) -> Option<u64> {
+    parse_start_time(&std::fs::read(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// The start time in a `/proc/<pid>/stat` line; `None` for a zombie. Allocates nothing:
+/// it also runs in a child between fork and exec.
+fn parse_start_time(stat: &[u8]) -> Option<u64> {
+    // The command name (field 2) is in parentheses and may hold spaces and ')'.
+    let after_name = stat.get(stat.iter().rposition(|b| *b == b')')? + 1..)?;
+    let mut fields = after_name
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|f| !f.is_empty());
+    // The first field is field 3, the state; field 22 is 19 further on.
+    if fields.next()? == b"Z" {
+        return None;
+    }
+    let digits = fields.nth(18)?;
+    digits.iter().try_fold(0u64, |n, b| {
+        b.is_ascii_digit()
+            .then(|| n.checked_mul(10)?.checked_add(u64::from(b - b'0')))?
+    })
+}
+
+fn pid_exists(pid: i32) -> bool {
+    // Signal 0 checks existence; EPERM means it exists but is someone else's.
+    !matches!(
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+        Err(nix::errno::Errno::ESRCH)
+    )
+}
+
+/// What a name in the session directory is.
+#[derive(Debug, PartialEq, Eq)]
+enum Name {
+    /// `kubeconfig-<owner>-<random>.yaml`; `stem` is the name without `.yaml`.
+    Session {
+        owner: ProcessId,
+        stem: String,
+    },
+    /// `<stem>.child`: the session's child.
+    ChildRecord {
+        stem: String,
+    },
+    /// Another `kubeconfig-*.yaml`: the Go kube-dc's `kubeconfig-<random>.yaml`.
+    Foreign,
+    Other,
+}
+
+impl Name {
+    fn parse(name: &OsStr) -> Name {
+        let Some(name) = name.to_str() else {
+            return Name::Other;
+        };
+        if let Some(stem) = name.strip_suffix(CHILD_SUFFIX)
+            && Name::owner(stem).is_some()
+        {
+            return Name::ChildRecord { stem: stem.into() };
+        }
+        let Some(stem) = name.strip_suffix(FILE_SUFFIX) else {
+            return Name::Other;
+        };
+        match Name::owner(stem) {
+            Some(owner) => Name::Session {
+                owner,
+                stem: stem.into(),
+            },
+            None if stem.starts_with(FILE_PREFIX) => Name::Foreign,
+            None => Name::Other,
+        }
+    }
+
+    /// The owner in `kubeconfig-<owner>-<random>`.
+    fn owner(stem: &str) -> Option<ProcessId> {
+        let (owner, random) = stem.strip_prefix(FILE_PREFIX)?.split_once('-')?;
+        (!random.is_empty()).then_some(())?;
+        ProcessId::decode(owner)
+    }
+}
+
+/// Why a session directory cannot be trusted, or `None` when it can.
+fn distrust(dir: &Dir) -> Option<String> {
+    let stat = match dir.stat() {
+        Ok(stat) => stat,
+        Err(e) => return Some(format!("cannot inspect it: {e}")),
+    };
+    let me = nix::unistd::geteuid().as_raw();
+    if stat.st_uid != me {
+        return Some(format!(
+            "it is owned by uid {}, not by you (uid {me})",
+            stat.st_uid
+        ));
+    }
+    (stat.st_mode & 0o022 != 0).then(|| {
+        format!(
+            "it is writable by other users (mode {:o})",
+            stat.st_mode & 0o777
+        )
+    })
+}
+
+/// `~/.kube-dc/break-glass` for a new session: created 0700 if missing, refused if it is
+/// a link, not a directory or not ours; a looser mode is repaired through the descriptor.
+pub fn open_for_use(warn: &mut dyn FnMut(&str)) -> Result<Dir> {
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| Error::usage("HOME is not set: cannot place the session kubeconfig"))?;
+    let path = PathBuf::from(home).join(SESSION_DIR);
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&path)
+        .map_err(|e| Error::failed(format!("creating {}: {e}", path.display())))?;
+    let dir = Dir::open(&path).map_err(|e| e.failed())?;
+    let stat = dir
+        .stat()
+        .map_err(|e| Error::failed(format!("reading {}: {e}", path.display())))?;
+    let me = nix::unistd::geteuid().as_raw();
+    if stat.st_uid != me {
+        return Err(Error::failed(format!(
+            "refusing to use {}: it is owned by uid {}, not by you (uid {me})",
+            path.display(),
+            stat.st_uid
+        ))
+        .with_hint("someone else may read or replace the decrypted kubeconfig there: move it away and retry (kube-dc creates a private one)"));
+    }
+    let mode = stat.st_mode & 0o777;
+    if mode & 0o077 != 0 {
+        dir.fchmod(0o700)
+            .map_err(|e| Error::failed(format!("chmod 700 {}: {e}", path.display())))?;
+        warn(&format!(
+            "{} was mode {mode:o}; repaired to 700",
+            path.display()
+        ));
+    }
+    Ok(dir)
+}
+
+/// The decrypted kubeconfig on disk for the session's length; overwritten and removed
+/// when dropped (normal exit, error or panic unwinding).
+pub struct SessionFile {
+    dir: Dir,
+    name: String,
+}
+
+impl SessionFile {
+    /// Writes `content` to a new 0600 file named after this process.
+    pub fn create(dir: Dir, content: &[u8]) -> Result<SessionFile> {
+        let prefix = format!("{FILE_PREFIX}{}-", ProcessId::current().encode());
+        let (mut file, name) = dir.create_unique(&prefix, FILE_SUFFIX).map_err(|e| {
+            Error::failed(format!(
+                "creating the session kubeconfig in {}: {e}",
+                dir.path().display()
+            ))
+        })?;
+        // From here on SessionFile owns the removal.
+        let session = SessionFile { dir, name };
+        file.write_all(content)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| Error::failed(format!("writing {}: {e}", session.path().display())))?;
+        Ok(session)
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join(&self.name)
+    }
+
+    /// What the session's child uses to record itself (see [`ChildRecord`]).
+    pub fn child_record_writer(&self) -> Result<ChildRecord> {
+        let fail = |e: String| {
+            Error::failed(format!(
+                "preparing the child record in {}: {e}",
+                self.dir.path().display()
+            ))
+        };
+        let dir = self.dir.try_clone().map_err(|e| fail(e.to_string()))?;
+        let name = std::ffi::CString::new(self.child_record().into_vec())
+            .map_err(|e| fail(e.to_string()))?;
+        Ok(ChildRecord { dir, name })
+    }
+
+    /// Overwrites and removes the file now (also done on drop).
+    pub fn wipe(&self) {
+        wipe(&self.dir, OsStr::new(&self.name));
+        let _ = self.dir.unlink(&self.child_record());
+    }
+
+    fn child_record(&self) -> OsString {
+        let stem = self.name.strip_suffix(FILE_SUFFIX).unwrap_or(&self.name);
+        OsString::from(format!("{stem}{CHILD_SUFFIX}"))
+    }
+}
+
+/// Lets the session's child record itself (pid and start time) in the session directory
+/// between fork and exec, before any of its own code runs: a sweep after kube-dc is
+/// SIGKILLed then keeps the kubeconfig while the child (the operator's shell) runs, with
+/// no moment in which the child runs unrecorded.
+pub struct ChildRecord {
+    dir: Dir,
+    name: std::ffi::CString,
+}
+
+impl ChildRecord {
+    /// Writes `<pid>.<start>` of the calling process. Only async-signal-safe system calls
+    /// (getpid, open, read, openat, write, close) and no allocation: it runs in the forked
+    /// child of a multi-threaded process. Best effort: a failure leaves no record, and the
+    /// session still runs.
+    pub fn record_self(&self) {
+        let pid = nix::unistd::getpid().as_raw();
+        let mut stat = [0u8; 1024];
+        let start = nix::fcntl::open(
+            c"/proc/self/stat",
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .and_then(|fd| nix::unistd::read(&fd, &mut stat))
+        .ok()
+        .and_then(|n| parse_start_time(stat.get(..n)?));
+        let me = ProcessId { pid, start };
+        let mut line = [0u8; ENCODED_MAX];
+        let len = me.encode_into(&mut line);
+        if let Some(newline) = line.get_mut(len) {
+            *newline = b'\n';
+        }
+        if let (Ok(file), Some(bytes)) = (
+            self.dir.create_new_c(self.name.as_c_str()),
+            line.get(..=len),
+        ) {
+            let _ = nix::unistd::write(&file, bytes);
+        }
+    }
+}
+
+impl Drop for SessionFile {
+    fn drop(&mut self) {
+        self.wipe();
+    }
+}
+
+/// Overwrites then unlinks `name` in `dir`, only if it is a regular file of ours with a
+/// single link (a hard link planted under a session name must not get its target zeroed),
+/// opened without following a link or blocking. Best effort: filesystems may keep old
+/// blocks. Returns whether it was removed.
+fn wipe(dir: &Dir, name: &OsStr) -> bool {
+    let me = nix::unistd::geteuid().as_raw();
+    let Ok(before) = dir.lstat(name) else {
+        return false;
+    };
+    let plain = |uid, single_link: bool, regular: bool| regular && uid == me && single_link;
+    let regular = file_kind(&before) == nix::sys::stat::SFlag::S_IFREG;
+    if !plain(before.st_uid, before.st_nlink == 1, regular) {
+        return false;
+    }
+    let Ok(mut file) = dir.open_existing_for_write(name) else {
+        return false;
+    };
+    let Ok(meta) = file.metadata() else {
+        return false;
+    };
+    let same = meta.ino() == before.st_ino && meta.dev() == before.st_dev;
+    if !same || !plain(meta.uid(), meta.nlink() == 1, meta.is_file()) {
+        return false;
+    }
+    let zeros = vec![0u8; meta.len().min(WIPE_MAX) as usize];
+    let _ = file.write_all(&zeros).and_then(|()| file.sync_all());
+    dir.unlink(name).is_ok()
+}
+
+/// What a sweep did, for the caller to report.
+#[derive(Debug, Default)]
+pub struct Sweep {
+    pub removed: usize,
+    pub warnings: Vec<String>,
+}
+
+/// Removes session files whose kube-dc process and child are both gone (kube-dc killed
+/// with SIGKILL, or the machine lost power), and reports kubeconfigs it cannot vouch for.
+pub fn sweep_stale(home: &Path) -> Sweep {
+    let path = home.join(SESSION_DIR);
+    let mut sweep = Sweep::default();
+    let dir = match Dir::open(&path) {
+        Ok(dir) => dir,
+        Err(e) if e.is_not_found() => return sweep,
+        Err(e) => {
+            sweep.warnings.push(format!(
+                "{e}; break-glass session files there were not swept"
+            ));
+            return sweep;
+        }
+    };
+    if let Some(why) = distrust(&dir) {
+        sweep.warnings.push(format!(
+            "not sweeping {}: {why}; anything in it may have been planted. Fix: chmod 700 {} (if it is yours), or move it away",
+            path.display(),
+            path.display()
+        ));
+        return sweep;
+    }
+    let Ok(names) = dir.names() else {
+        return sweep;
+    };
+    for name in &names {
+        match Name::parse(name) {
+            Name::Session { owner, stem }
+                if !owner.is_alive() && !child_alive(&dir, &stem) && wipe(&dir, name) =>
+            {
+                sweep.removed += 1;
+                remove_record(&dir, &stem);
+            }
+            Name::ChildRecord { stem } if !names.contains(&session_name(&stem)) => {
+                remove_record(&dir, &stem)
+            }
+            Name::Foreign => sweep.warnings.push(format!(
+                "{} is a decrypted kubeconfig kube-dc did not write (the Go kube-dc names its session files so); kube-dc cannot tell whether a session still uses it and left it in place: delete it once none does (shred -u {})",
+                path.join(name).display(),
+                path.join(name).display()
+            )),
+            _ => {}
+        }
+    }
+    sweep
+}
+
+fn session_name(stem: &str) -> OsString {
+    OsString::from(format!("{stem}{FILE_SUFFIX}"))
+}
+
+fn child_alive(dir: &Dir, stem: &str) -> bool {
+    let record = format!("{stem}{CHILD_SUFFIX}");
+    let Ok(file) = dir.open_file(Path::new(&record)) else {
+        return false;
+    };
+    if file.meta.uid() != nix::unistd::geteuid().as_raw() {
+        return false;
+    }
+    let Ok(bytes) = file.read_all(CHILD_RECORD) else {
+        return false;
+    };
+    std::str::from_utf8(&bytes)
+        .ok()
+        .and_then(|text| ProcessId::decode(text.trim()))
+        .is_some_and(|child| child.is_alive())
+}
+
+/// The child record is not secret: removed if it is a plain file of ours.
+fn remove_record(dir: &Dir, stem: &str) {
+    let record = OsString::from(format!("{stem}{CHILD_SUFFIX}"));
+    let me = nix::unistd::geteuid().as_raw();
+    if dir
+        .lstat(&record)
+        .is_ok_and(|s| file_kind(&s) == nix::sys::stat::SFlag::S_IFREG && s.st_uid == me)
+    {
+        let _ = dir.unlink(&record);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+
+    use super::*;
+
+    /// A process that has exited (its pid may be reused, its start time will differ).
+    fn dead() -> ProcessId {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let me = ProcessId::current();
+        let pid = child.id() as i32;
+        child.wait().unwrap();
+        assert!(ProcessId::of(pid).is_none());
+        ProcessId { pid, ..me }
+    }
+
+    /// A HOME with a private session directory.
+    fn home() -> (tempfile::TempDir, PathBuf) {
+        let home = tempfile::tempdir().unwrap();
+        let dir = home.path().join(SESSION_DIR);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        (home, dir)
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let names = Dir::open(dir).unwrap().names().unwrap();
+        names
+            .into_iter()
+            .map(|n| n.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn names_are_parsed() {
+        let me = ProcessId::current();
+        let session = format!("kubeconfig-{}-a1b2.yaml", me.encode());
+        assert!(
+            matches!(Name::parse(OsStr::new(&session)), Name::Session { owner, .. } if owner == me)
+        );
+        assert!(matches!(
+            Name::parse(OsStr::new("kubeconfig-4242-a1B2c3.yaml")),
+            Name::Session {
+                owner: ProcessId {
+                    pid: 4242,
+                    start: None
+                },
+                ..
+            }
+        ));
+        assert_eq!(
+            Name::parse(OsStr::new("kubeconfig-4242.77-x.child")),
+            Name::ChildRecord {
+                stem: "kubeconfig-4242.77-x".into()
+            }
+        );
+        for foreign in [
+            "kubeconfig-2847362841.yaml",
+            "kubeconfig-x-1.yaml",
+            "kubeconfig-0-a.yaml",
+        ] {
+            assert_eq!(Name::parse(OsStr::new(foreign)), Name::Foreign, "{foreign}");
+        }
+        for other in ["notes.txt", "other-4242-x.yaml", "kubeconfig-4242-.yaml"] {
+            assert!(
+                matches!(Name::parse(OsStr::new(other)), Name::Other | Name::Foreign),
+                "{other}"
+            );
+        }
+    }
+
+    #[test]
+    fn stat_lines_and_encodings_without_allocation() {
+        let line = |name: &str, state: &str| {
+            let rest = (4..=21)
+                .map(|f| f.to_string())
+                .collect::<Vec<_>>()
+                .join(" ");
+            format!("77 ({name}) {state} {rest} 987654 1 2 3\n")
+        };
+        assert_eq!(
+            parse_start_time(line("sleep", "S").as_bytes()),
+            Some(987654)
+        );
+        assert_eq!(
+            parse_start_time(line("a) Z (b", "R").as_bytes()),
+            Some(987654)
+        );
+        assert_eq!(parse_start_time(line("sleep", "Z").as_bytes()), None);
+        assert_eq!(parse_start_time(b"77 (x) S 1 2"), None);
+        let max = ProcessId {
+            pid: i32::MAX,
+            start: Some(u64::MAX),
+        };
+        assert_eq!(max.encode(), format!("{}.{}", i32::MAX, u64::MAX));
+        assert_eq!(
+            ProcessId {
+                pid: 1,
+                start: Some(0)
+            }
+            .encode(),
+            "1.0"
+        );
+        assert_eq!(
+            ProcessId {
+                pid: 5,
+                start: None
+            }
+            .encode(),
+            "5"
+        );
+    }
+
+    #[test]
+    fn start_time_tells_a_reused_pid_apart() {
+        let me = ProcessId::current();
+        assert!(me.start.is_some_and(|s| s > 0));
+        assert!(me.is_alive());
+        let reused = ProcessId {
+            pid: me.pid,
+            start: me.start.map(|s| s + 1),
+        };
+        assert!(!reused.is_alive());
+        assert!(!dead().is_alive());
+        assert_eq!(ProcessId::decode(&me.encode()), Some(me));
+        assert_eq!(ProcessId::decode("12.x"), None);
+    }
+
+    #[test]
+    fn sweep_removes_files_of_dead_or_reused_owners_only() {
+        let (home, dir) = home();
+        let me = ProcessId::current();
+        let reused = format!("{}.{}", me.pid, me.start.unwrap() + 1);
+        let dead = dead().encode();
+        let files = [
+            format!("kubeconfig-{}-live.yaml", me.encode()),
+            format!("kubeconfig-{reused}-reused.yaml"),
+            format!("kubeconfig-{dead}-dead.yaml"),
+            format!("kubeconfig-{dead}-dead.child"),
+            "notes.txt".to_string(),
+        ];
+        for f in &files {
+            std::fs::write(dir.join(f), "x").unwrap();
+        }
+        let sweep = sweep_stale(home.path());
+        assert_eq!(sweep.removed, 2, "{sweep:?}");
+        assert!(sweep.warnings.is_empty(), "{sweep:?}");
+        assert_eq!(names(&dir), vec![files[0].clone(), "notes.txt".into()]);
+    }
+
+    #[test]
+    fn sweep_keeps_a_file_while_its_child_runs() {
+        let (home, dir) = home();
+        let owner = dead().encode();
+        let session = format!("kubeconfig-{owner}-s.yaml");
+        std::fs::write(dir.join(&session), "x").unwrap();
+        let child_record = dir.join(format!("kubeconfig-{owner}-s.child"));
+        std::fs::write(
+            &child_record,
+            format!("{}\n", ProcessId::current().encode()),
+        )
+        .unwrap();
+        assert_eq!(sweep_stale(home.path()).removed, 0);
+        assert!(dir.join(&session).exists());
+        std::fs::write(&child_record, format!("{}\n", dead().encode())).unwrap();
+        assert_eq!(sweep_stale(home.path()).removed, 1);
+        assert!(names(&dir).is_empty(), "{:?}", names(&dir));
+    }
+
+    #[test]
+    fn sweep_never_follows_links_nor_zeroes_hard_links() {
+        let (home, dir) = home();
+        let dead = dead().encode();
+        let target = home.path().join("precious");
+        std::fs::write(&target, "precious").unwrap();
+        symlink(&target, dir.join(format!("kubeconfig-{dead}-link.yaml"))).unwrap();
+        std::fs::hard_link(&target, dir.join(format!("kubeconfig-{dead}-hard.yaml"))).unwrap();
+        nix::unistd::mkfifo(
+            &dir.join(format!("kubeconfig-{dead}-fifo.yaml")),
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+        .unwrap();
+        std::fs::create_dir(dir.join(format!("kubeconfig-{dead}-dir.yaml"))).unwrap();
+        assert_eq!(sweep_stale(home.path()).removed, 0);
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious");
+        assert_eq!(names(&dir).len(), 4);
+    }
+
+    #[test]
+    fn a_directory_others_can_write_is_not_swept() {
+        let (home, dir) = home();
+        let dead = dead().encode();
+        let planted = dir.join(format!("kubeconfig-{dead}-x.yaml"));
+        std::fs::write(&planted, "x").unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let sweep = sweep_stale(home.path());
+        assert_eq!(sweep.removed, 0);
+        assert!(planted.exists());
+        assert!(
+            sweep.warnings[0].contains("writable by other users (mode 777)"),
+            "{sweep:?}"
+        );
+    }
+
+    #[test]
+    fn go_era_files_are_reported_not_removed() {
+        let (home, dir) = home();
+        std::fs::write(dir.join("kubeconfig-2847362841.yaml"), "x").unwrap();
+        let sweep = sweep_stale(home.path());
+        assert_eq!(sweep.removed, 0);
+        assert!(
+            sweep.warnings[0].contains("kubeconfig-2847362841.yaml"),
+            "{sweep:?}"
+        );
+        assert!(dir.join("kubeconfig-2847362841.yaml").exists());
+    }
+
+    #[test]
+    fn a_session_file_is_private_and_wiped_with_its_record() {
+        let (_home, dir) = home();
+        let file = SessionFile::create(Dir::open(&dir).unwrap(), b"secret").unwrap();
+        let path = file.path();
+        assert_eq!(std::fs::read(&path).unwrap(), b"secret");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        file.child_record_writer().unwrap().record_self();
+        let record = names(&dir)
+            .into_iter()
+            .find(|n| n.ends_with(CHILD_SUFFIX))
+            .unwrap();
+        let text = std::fs::read_to_string(dir.join(record)).unwrap();
+        assert_eq!(text, format!("{}\n", ProcessId::current().encode()));
+        drop(file);
+        assert!(names(&dir).is_empty());
+    }
+}
