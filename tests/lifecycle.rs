@@ -9,7 +9,10 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use support::control_plane::ControlPlane;
-use support::{TestEnv, files_under, serial, shared_control_plane, show, text};
+use support::running::Running;
+use support::{
+    TestEnv, TokenControllerStopped, files_under, serial, shared_control_plane, show, text,
+};
 
 const BG_USER: &str = "system:serviceaccount:kube-system:break-glass";
 
@@ -263,110 +266,29 @@ fn use_runs_one_command_as_break_glass_and_propagates_its_exit_code() {
     );
 }
 
-/// Sends `sig` (e.g. `-STOP`) to process `pid`.
-fn kill(sig: &str, pid: u32) {
-    assert!(
-        std::process::Command::new("kill")
-            .args([sig, &pid.to_string()])
-            .status()
-            .unwrap()
-            .success()
-    )
-}
-
-fn controller_manager(cp: &ControlPlane) -> u32 {
-    cp.pids()
-        .iter()
-        .find(|(name, _)| name.contains("controller-manager"))
-        .expect("kcm pid")
-        .1
-}
-
-/// SIGSTOPs kube-controller-manager while `f` runs: the token controller stops.
+/// Stops the token controller while `f` runs.
 fn with_token_controller_stopped<T>(cp: &ControlPlane, f: impl FnOnce() -> T) -> T {
-    let kcm = controller_manager(cp);
-    kill("-STOP", kcm);
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    kill("-CONT", kcm);
-    result.unwrap_or_else(|e| std::panic::resume_unwind(e))
+    let _stopped = TokenControllerStopped::new(cp);
+    f()
 }
 
-/// A `rotate beta` started with the token controller stopped, so that it waits after
-/// revoking the token; returns once its stderr says so.
-struct RotationAfterRevoke {
-    child: std::process::Child,
-    stderr: std::sync::Arc<std::sync::Mutex<String>>,
-}
-
-impl RotationAfterRevoke {
-    fn start(env: &TestEnv, cp: &ControlPlane) -> RotationAfterRevoke {
-        let kc = cp.admin_kubeconfig().to_str().unwrap();
-        let mut child = std::process::Command::new(support::kube_dc_bin())
-            .env_clear()
-            .envs(env.base_env())
-            .env("SOPS_AGE_KEY_FILE", &env.age_key)
-            .current_dir(&env.fleet)
-            .args([
-                "bootstrap",
-                "break-glass",
-                "rotate",
-                "beta",
-                "--kubeconfig",
-                kc,
-            ])
-            .args([
-                "--server",
-                cp.server_url(),
-                "--timeout",
-                "60s",
-                "--no-commit",
-            ])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let mut pipe = child.stderr.take().unwrap();
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n @ 1..) = std::io::Read::read(&mut pipe, &mut buf) {
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        let rotation = RotationAfterRevoke { child, stderr };
-        rotation.wait_for("waiting for the token controller");
-        assert!(rotation.said().contains("the old token is revoked"));
-        rotation
-    }
-
-    fn said(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    fn wait_for(&self, text: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !self.said().contains(text) {
-            assert!(
-                Instant::now() < deadline,
-                "no {text:?} in:\n{}",
-                self.said()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn interrupt(&self) {
-        kill("-INT", self.child.id());
-    }
-
-    fn finish(mut self) -> (Option<i32>, String) {
-        let status = self.child.wait().unwrap();
-        std::thread::sleep(Duration::from_millis(100));
-        (status.code(), self.said())
-    }
+/// `rotate beta`, started with the token controller stopped so that it waits after
+/// revoking the token; returned once its stderr says so.
+fn rotation_waiting_after_revoke(env: &TestEnv, cp: &ControlPlane) -> Running {
+    let mut cmd = env.kube_dc_process();
+    cmd.args([
+        "bootstrap",
+        "break-glass",
+        "rotate",
+        "beta",
+        "--timeout",
+        "60s",
+    ])
+    .args(admin(cp, &["--no-commit"]));
+    let rotation = Running::start(cmd);
+    rotation.wait_for("waiting for the token controller");
+    assert!(rotation.said().contains("the old token is revoked"));
+    rotation
 }
 
 #[test]
@@ -376,13 +298,12 @@ fn ctrl_c_after_the_revocation_finishes_the_rotation() {
     let env = TestEnv::new().with_git();
     adopt_ok(&env, cp, "beta");
     let old_token = cluster_token(cp);
-    let kcm = controller_manager(cp);
-    kill("-STOP", kcm);
-    let rotation = RotationAfterRevoke::start(&env, cp);
-    rotation.interrupt();
+    let stopped = TokenControllerStopped::new(cp);
+    let rotation = rotation_waiting_after_revoke(&env, cp);
+    rotation.signal("-INT");
     rotation.wait_for("finishing the rotation");
     std::thread::sleep(Duration::from_millis(300));
-    kill("-CONT", kcm);
+    drop(stopped);
     let (code, err) = rotation.finish();
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("Press Ctrl-C again to abort"), "{err}");
@@ -399,10 +320,10 @@ fn a_second_ctrl_c_after_the_revocation_prints_the_recovery() {
     adopt_ok(&env, cp, "beta");
     let before = std::fs::read(env.break_glass_file("beta")).unwrap();
     let (code, err) = with_token_controller_stopped(cp, || {
-        let rotation = RotationAfterRevoke::start(&env, cp);
-        rotation.interrupt();
+        let rotation = rotation_waiting_after_revoke(&env, cp);
+        rotation.signal("-INT");
         rotation.wait_for("finishing the rotation");
-        rotation.interrupt();
+        rotation.signal("-INT");
         rotation.finish()
     });
     assert_eq!(code, Some(1), "never exit 130 silently: {err}");
