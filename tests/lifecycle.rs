@@ -336,6 +336,47 @@ fn a_second_ctrl_c_after_the_revocation_prints_the_recovery() {
     unchanged_and_recoverable(&env, cp, &before);
 }
 
+/// Ctrl-C while rotate is still checking (nothing revoked) stops it at once, as always.
+#[test]
+fn ctrl_c_before_the_revocation_stops_at_once() {
+    let _serial = serial();
+    let cp = shared_control_plane();
+    let env = TestEnv::new().with_git();
+    adopt_ok(&env, cp, "beta");
+    let uid = secret_uid(cp);
+    // A --server that accepts connections and never answers: the check before the
+    // revocation waits there.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = format!("https://{}", silent.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for connection in silent.incoming() {
+            held.push(connection);
+        }
+    });
+    let kc = cp.admin_kubeconfig().to_str().unwrap();
+    let mut cmd = env.kube_dc_process();
+    cmd.args([
+        "bootstrap",
+        "break-glass",
+        "rotate",
+        "beta",
+        "--kubeconfig",
+        kc,
+    ])
+    .args(["--server", &server, "--no-commit"]);
+    let rotation = Running::start(cmd);
+    rotation.wait_for(&format!("verifying the kubeconfig against {server}"));
+    let started = Instant::now();
+    rotation.signal("-INT");
+    let (code, err) = rotation.finish();
+    assert_eq!(code, Some(130), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(3), "{err}");
+    assert!(err.contains("interrupted (Ctrl-C)"), "{err}");
+    assert!(!err.contains("ALREADY REVOKED"), "{err}");
+    assert_eq!(secret_uid(cp), uid, "revoked although interrupted before");
+}
+
 #[test]
 fn rotate_checks_the_target_file_before_revoking() {
     let _serial = serial();
