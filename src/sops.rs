@@ -8,17 +8,23 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 use zeroize::Zeroizing;
 
 use crate::credentials;
 use crate::error::{Error, Result};
+use crate::redact;
+use crate::subprocess::{self, Ended, Finished, Limits};
 
 /// Overrides the `sops` found on `PATH`.
 pub const SOPS_BIN_ENV: &str = "KUBE_DC_SOPS";
 const MIN_VERSION: (u32, u32) = (3, 10);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Kept of sops' output: a kubeconfig is a few KiB; stderr only feeds a message.
+const OUTPUT_LIMITS: Limits = Limits {
+    stdout: 4 << 20,
+    stderr: 64 << 10,
+};
 
 #[derive(Debug, Clone)]
 pub struct Sops {
@@ -60,10 +66,14 @@ impl Sops {
         let out = self
             .run(&["--disable-version-check", "--version"], None)
             .await?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        let version = parse_version(&text).ok_or_else(|| {
+        let version = parse_version(&String::from_utf8_lossy(&out.stdout)).ok_or_else(|| {
             Error::failed(format!(
-                "{} --version printed no version: {text:?}",
+                "{} --version printed no version; it said:\n{}",
+                self.bin.display(),
+                redact::block(&out.stdout)
+            ))
+            .with_hint(format!(
+                "is {} the sops binary? Point {SOPS_BIN_ENV} at sops, or fix PATH",
                 self.bin.display()
             ))
         })?;
@@ -94,6 +104,10 @@ impl Sops {
             Error::failed(format!(
                 "sops output for {rel} is not YAML ({e}); nothing was written"
             ))
+            .with_hint(format!(
+                "is {} the sops binary? Point {SOPS_BIN_ENV} at sops, or fix PATH",
+                self.bin.display()
+            ))
         })?;
         if !leaked.is_empty() {
             return Err(Error::failed(format!(
@@ -104,7 +118,7 @@ impl Sops {
                 "the rule's encrypted_regex (or unencrypted_regex/suffix) does not cover kubeconfig credentials; add a rule for break-glass files before it, e.g.\n  - path_regex: ^clusters/.+/break-glass-kubeconfig\\.enc\\.yaml$\n    age: <recipients>\n(no encrypted_regex: encrypt every value)"
             ));
         }
-        Ok(out.stdout)
+        Ok(out.stdout.to_vec())
     }
 
     /// Decrypts `ciphertext`, the content of the fleet-relative file `rel`, into memory.
@@ -115,11 +129,11 @@ impl Sops {
         if !out.status.success() {
             return Err(classify(&out, "decrypt", rel));
         }
-        Ok(Zeroizing::new(out.stdout))
+        Ok(out.stdout)
     }
 
-    async fn run(&self, args: &[&str], stdin: Option<&[u8]>) -> Result<std::process::Output> {
-        let mut child = Command::new(&self.bin)
+    async fn run(&self, args: &[&str], stdin: Option<&[u8]>) -> Result<Finished> {
+        let child = Command::new(&self.bin)
             .args(args)
             .envs(absolute_key_paths())
             .current_dir(&self.root)
@@ -130,22 +144,30 @@ impl Sops {
             })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            // Its own process group, so the deadline also stops what it started (a
+            // SOPS_AGE_KEY_CMD, a plugin) instead of leaving it running with our pipes.
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| Error::failed(format!("cannot run {}: {e}", self.bin.display())))?;
-        if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            // A write error means sops exited early; its stderr says why.
-            let _ = pipe.write_all(input).await;
-            drop(pipe);
-        }
-        match tokio::time::timeout(self.timeout, child.wait_with_output()).await {
-            Ok(result) => {
-                result.map_err(|e| Error::failed(format!("sops {}: {e}", args.join(" "))))
-            }
-            Err(_) => Err(Error::failed(format!(
-                "sops {} did not finish within {}s and was stopped",
-                args.first().unwrap_or(&""),
-                self.timeout.as_secs()
+        let ended = subprocess::collect(child, stdin, OUTPUT_LIMITS, self.timeout)
+            .await
+            .map_err(|e| Error::failed(format!("sops {}: {e}", args.join(" "))))?;
+        let verb = args
+            .iter()
+            .find(|a| matches!(**a, "encrypt" | "decrypt" | "--version"))
+            .unwrap_or(&"");
+        match ended {
+            Ended::Finished(out) if out.stdout_cut => Err(Error::failed(format!(
+                "sops {verb} printed more than {} MiB; a break-glass kubeconfig is a few KiB, so this is not the sops expected",
+                OUTPUT_LIMITS.stdout >> 20
+            ))
+            .with_hint(format!("check which sops runs: {} ({SOPS_BIN_ENV} or PATH)", self.bin.display()))),
+            Ended::Finished(out) => Ok(out),
+            Ended::TimedOut { stderr } => Err(Error::failed(format!(
+                "sops {verb} did not finish within {}s and was stopped; sops said:\n{}",
+                self.timeout.as_secs(),
+                redact::block(&stderr)
             ))
             .with_hint("a SOPS_AGE_KEY_CMD or a key service may be waiting for input")),
         }
@@ -181,8 +203,9 @@ fn parse_version(text: &str) -> Option<(u32, u32)> {
     Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
 }
 
-/// Turns a sops failure into one message that says what it means and keeps sops' stderr.
-fn classify(out: &std::process::Output, op: &str, rel: &str) -> Error {
+/// Turns a sops failure into one message that says what it means, then sops' own stderr,
+/// once, redacted and bounded (a hostile or confused sops may print a kubeconfig there).
+fn classify(out: &Finished, op: &str, rel: &str) -> Error {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let detail = stderr.trim();
     let code = out.status.code().unwrap_or(-1);
@@ -214,18 +237,14 @@ fn classify(out: &std::process::Output, op: &str, rel: &str) -> Error {
         ),
         _ => (format!("sops {op} {rel} failed (exit code {code})"), None),
     };
-    let mut err = Error::failed(format!("{what}\nsops said:\n{}", indent(detail)));
+    let mut err = Error::failed(format!(
+        "{what}\nsops said:\n{}",
+        redact::block(&out.stderr)
+    ));
     if let Some(hint) = hint {
         err = err.with_hint(hint);
     }
     err
-}
-
-fn indent(text: &str) -> String {
-    text.lines()
-        .map(|l| format!("  {l}"))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 #[cfg(test)]

@@ -10,5 +10,7 @@ mod files;
 mod harness;
 mod inputs;
 mod names;
+mod scanner;
+mod secrets;
 mod session;
 mod timing;
