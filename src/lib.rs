@@ -15,6 +15,7 @@ pub mod error;
 pub mod fleet;
 pub mod fleet_settings;
 pub mod git;
+pub mod input;
 pub mod kubeconfig;
 pub mod leak_scan;
 pub mod redact;

@@ -36,8 +36,16 @@ pub struct Sops {
 impl Sops {
     /// Finds sops and checks that it is recent enough for `--filename-override`.
     pub async fn locate(fleet_root: &Path) -> Result<Sops> {
-        let bin = std::env::var_os(SOPS_BIN_ENV)
-            .map(PathBuf::from)
+        let chosen = std::env::var_os(SOPS_BIN_ENV).map(PathBuf::from);
+        if chosen.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+            return Err(Error::usage(format!(
+                "{SOPS_BIN_ENV} is set but empty: it must name the sops binary"
+            ))
+            .with_hint(format!(
+                "unset {SOPS_BIN_ENV} to use the sops on PATH, or set it to e.g. /usr/local/bin/sops"
+            )));
+        }
+        let bin = chosen
             .or_else(|| find_on_path("sops"))
             .ok_or_else(|| {
                 Error::failed("sops is not installed (not found on PATH)").with_hint(format!(
