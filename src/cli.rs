@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use crate::breakglass;
 use crate::error::{Error, Result};
 use crate::fleet::{FLEET_ENV, Fleet};
+use crate::sops_config::SopsConfig;
 use crate::ui::{ColorChoice, Ui};
 
 const AFTER_HELP: &str = "\
@@ -119,6 +120,9 @@ pub async fn run(cli: Cli) -> Result<u8> {
     sweep_stale_sessions(&mut ui);
     let fleet = discover_fleet(cli.repo.as_deref())?;
     ui.detail(&format!("fleet: {}", fleet.root().display()));
+    // A broken .sops.yaml is a fleet configuration error for every command (exit 2),
+    // found before anything runs.
+    SopsConfig::load(&fleet.sops_config_path())?;
     let Command::Bootstrap {
         command: Bootstrap::BreakGlass(break_glass),
     } = cli.command;
@@ -129,7 +133,10 @@ pub async fn run(cli: Cli) -> Result<u8> {
     };
     let done = |result: Result<()>| result.map(|()| 0);
     match command {
-        BreakGlass::Use(args) => breakglass::session::run(&fleet, &args, &mut ui).await,
+        BreakGlass::Use(args) => {
+            fleet.adopted_cluster(&args.cluster)?;
+            breakglass::session::run(&fleet, &args, &mut ui).await
+        }
         BreakGlass::Adopt(args) => done(breakglass::mint::adopt(&fleet, &args, &mut ui).await),
         BreakGlass::Rotate(args) => breakglass::mint::rotate(&fleet, &args, &mut ui).await,
         BreakGlass::Status(args) => done(breakglass::status::run(&fleet, &args, &mut ui).await),

@@ -20,6 +20,7 @@ use kube::{Client, Config};
 use secrecy::SecretString;
 
 use crate::error::{Error, Result};
+use crate::{credential_plugin, kubeconfig, redact};
 
 const FIELD_MANAGER: &str = "kube-dc";
 const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "kube-dc");
@@ -39,8 +40,6 @@ pub struct Identity {
     pub binding: String,
 }
 
-/// `cluster-config.env` key that moves the break-glass objects out of `kube-system`.
-pub const NAMESPACE_KEY: &str = "BREAK_GLASS_NAMESPACE";
 const DEFAULT_NAMESPACE: &str = "kube-system";
 
 impl Default for Identity {
@@ -65,9 +64,13 @@ impl Identity {
         }
     }
 
-    /// The cluster's identity: `BREAK_GLASS_NAMESPACE` from its config, else kube-system.
+    /// The cluster's identity: `BREAK_GLASS_NAMESPACE` from its config (a DNS-1123 label,
+    /// checked when the config was read), else kube-system.
     pub fn for_config(config: &crate::cluster_config::ClusterConfig) -> Identity {
-        Identity::in_namespace(config.get(NAMESPACE_KEY).unwrap_or(DEFAULT_NAMESPACE))
+        match config.namespace() {
+            Some(namespace) => Identity::in_namespace(namespace.as_str()),
+            None => Identity::in_namespace(DEFAULT_NAMESPACE),
+        }
     }
 
     /// The user name the apiserver gives the token: what the audit log records.
@@ -116,7 +119,7 @@ pub struct Connection {
 
 impl AdminAccess {
     pub async fn connect(&self) -> Result<Connection> {
-        let (kubeconfig, origin) = self.load_kubeconfig()?;
+        let (mut kubeconfig, origin) = self.load_kubeconfig()?;
         let context = self
             .context
             .clone()
@@ -125,6 +128,8 @@ impl AdminAccess {
                 Error::usage(format!("{origin} has no current-context"))
                     .with_hint("pass --kube-context")
             })?;
+        require_context(&kubeconfig, &context, &origin)?;
+        credential_plugin::resolve(&mut kubeconfig, &context, &origin).await?;
         let options = KubeConfigOptions {
             context: Some(context.clone()),
             ..Default::default()
@@ -132,7 +137,10 @@ impl AdminAccess {
         let config = Config::from_custom_kubeconfig(kubeconfig, &options)
             .await
             .map_err(|e| {
-                Error::usage(format!("cannot use context {context:?} of {origin}: {e}"))
+                Error::usage(format!(
+                    "cannot use context {context:?} of {origin}: {}",
+                    kubeconfig::describe(&e)
+                ))
             })?;
         let server = config
             .cluster_url
@@ -149,24 +157,58 @@ impl AdminAccess {
     fn load_kubeconfig(&self) -> Result<(Kubeconfig, String)> {
         let read = |path: &Path| {
             Kubeconfig::read_from(path).map_err(|e| {
-                Error::usage(format!("cannot read kubeconfig {}: {e}", path.display()))
+                Error::usage(format!(
+                    "cannot read kubeconfig {}: {}",
+                    path.display(),
+                    kubeconfig::describe(&e)
+                ))
             })
         };
         match &self.kubeconfig {
             Some(path) => Ok((read(path)?, path.display().to_string())),
             None => Kubeconfig::read().map(|k| (k, "the default kubeconfig".to_string())).map_err(|e| {
-                Error::usage(format!("cannot read the default kubeconfig ($KUBECONFIG or ~/.kube/config): {e}"))
+                Error::usage(format!("cannot read the default kubeconfig ($KUBECONFIG or ~/.kube/config): {}", kubeconfig::describe(&e)))
                     .with_hint("pass --kubeconfig <file> and/or --kube-context <context> for an admin login to the cluster")
             }),
         }
     }
 }
 
+/// A context that is not in the kubeconfig is named as such (kube would report it as a
+/// missing current context).
+fn require_context(kubeconfig: &Kubeconfig, context: &str, origin: &str) -> Result<()> {
+    if kubeconfig.contexts.iter().any(|c| c.name == context) {
+        return Ok(());
+    }
+    let known: Vec<&str> = kubeconfig
+        .contexts
+        .iter()
+        .take(10)
+        .map(|c| c.name.as_str())
+        .collect();
+    let hint = match known.as_slice() {
+        [] => {
+            format!("{origin} defines no contexts: pass --kubeconfig <file> with an admin context")
+        }
+        names => format!("contexts in {origin}: {}", names.join(", ")),
+    };
+    Err(Error::usage(format!(
+        "kube context {} is not in {origin}",
+        crate::input::quoted(context)
+    ))
+    .with_hint(hint))
+}
+
 /// A client for a kubeconfig held in memory, e.g. the freshly minted break-glass one.
 pub async fn connect_with(kubeconfig: Kubeconfig) -> Result<Client> {
     let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
-        .map_err(|e| Error::failed(format!("the minted kubeconfig is not usable: {e}")))?;
+        .map_err(|e| {
+            Error::failed(format!(
+                "the minted kubeconfig is not usable: {}",
+                kubeconfig::describe(&e)
+            ))
+        })?;
     client_for(config)
 }
 
@@ -177,8 +219,12 @@ fn client_for(mut config: Config) -> Result<Client> {
     config.reset_reader_on_write = true;
     config.default_retry = false;
     let server = config.cluster_url.to_string();
-    Client::try_from(config)
-        .map_err(|e| Error::failed(format!("cannot build a client for {server}: {e}")))
+    Client::try_from(config).map_err(|e| {
+        Error::failed(format!(
+            "cannot build a client for {server}: {}",
+            error_chain(&e)
+        ))
+    })
 }
 
 /// Runs one API call with an overall deadline, naming what it was doing on failure.
@@ -196,11 +242,11 @@ async fn call<T>(what: &str, fut: impl Future<Output = kube::Result<T>>) -> Resu
 fn api_error(what: &str, e: kube::Error) -> Error {
     match &e {
         kube::Error::Api(status) if status.code == 403 => {
-            Error::failed(format!("{what}: forbidden: {}", status.message))
+            Error::failed(format!("{what}: forbidden: {}", redact::untrusted(status.message.as_bytes())))
                 .with_hint("the kube context used must be a cluster admin (e.g. your admin context or RKE2's rke2.yaml)")
         }
         kube::Error::Api(status) if status.code == 401 => {
-            Error::failed(format!("{what}: unauthorized (the apiserver rejected the credentials): {}", status.message))
+            Error::failed(format!("{what}: unauthorized (the apiserver rejected the credentials): {}", redact::untrusted(status.message.as_bytes())))
         }
         _ if is_transport(&e) => {
             Error::failed(format!(
@@ -209,7 +255,7 @@ fn api_error(what: &str, e: kube::Error) -> Error {
             ))
                 .with_hint("check the server URL and that the cluster is reachable from here")
         }
-        _ => Error::failed(format!("{what}: {e}")),
+        _ => Error::failed(format!("{what}: {}", error_chain(&e))),
     }
 }
 
@@ -271,7 +317,8 @@ pub async fn read_objects(
     })
 }
 
-/// "a: b: c" from an error and its sources: hyper's top-level text alone says little.
+/// "a: b: c" from an error and its sources (hyper's top-level text alone says little),
+/// redacted and bounded: kube's errors can carry a credential plugin's output.
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
@@ -282,7 +329,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         }
         source = cause.source();
     }
-    text
+    redact::untrusted(text.as_bytes())
 }
 
 fn meta(name: &str, namespace: Option<&str>) -> ObjectMeta {
@@ -586,4 +633,24 @@ pub async fn is_cluster_admin(client: &Client) -> Result<bool> {
     )
     .await?;
     Ok(answer.status.is_some_and(|s| s.allowed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_chains_are_redacted_and_bounded() {
+        let plugin_output = format!(
+            "auth exec command failed: {{\"status\":{{\"token\":\"KDCcanary-1\"}}}}\n{}",
+            "more\n".repeat(500)
+        );
+        let e = std::io::Error::other(plugin_output);
+        let text = error_chain(&e);
+        assert!(!text.contains("KDCcanary"), "{text}");
+        assert!(
+            text.lines().count() <= crate::redact::MAX_LINES + 1,
+            "{text}"
+        );
+    }
 }

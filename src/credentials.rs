@@ -27,7 +27,7 @@ pub fn clear_credentials(doc: &Value) -> Vec<String> {
 /// As [`clear_credentials`], for YAML text.
 pub fn clear_credentials_in_yaml(yaml: &[u8]) -> Result<Vec<String>, String> {
     let text = std::str::from_utf8(yaml).map_err(|e| e.to_string())?;
-    let doc: Value = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
+    let doc: Value = serde_saphyr::from_str(text).map_err(|e| crate::redact::yaml_error(&e))?;
     Ok(clear_credentials(&doc))
 }
 
@@ -41,9 +41,6 @@ fn walk(value: &Value, path: String, secret_scope: bool, found: &mut Vec<String>
     match value {
         Value::Object(map) => {
             for (key, child) in map {
-                if path.is_empty() && key == "sops" {
-                    continue; // sops' own metadata: the data key is already age-encrypted
-                }
                 let child_path = if path.is_empty() {
                     key.clone()
                 } else {

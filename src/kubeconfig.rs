@@ -11,6 +11,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 use crate::fleet::ClusterName;
+use crate::redact;
 
 /// What a break-glass kubeconfig holds.
 pub struct BreakGlassCredential {
@@ -85,7 +86,7 @@ pub fn parse(yaml: &[u8], origin: &str) -> Result<BreakGlassCredential> {
     let bad =
         |why: String| Error::failed(format!("{origin} does not hold a usable kubeconfig: {why}"));
     let text = std::str::from_utf8(yaml).map_err(|e| bad(e.to_string()))?;
-    let config = Kubeconfig::from_yaml(text).map_err(|e| bad(e.to_string()))?;
+    let config = Kubeconfig::from_yaml(text).map_err(|e| bad(describe(&e)))?;
     let context_name = config
         .current_context
         .clone()
@@ -129,6 +130,14 @@ pub fn parse(yaml: &[u8], origin: &str) -> Result<BreakGlassCredential> {
     })
 }
 
+/// A load error without its text: the YAML library quotes the document, token included.
+pub fn describe(e: &kube::config::KubeconfigError) -> String {
+    match e {
+        kube::config::KubeconfigError::Parse(e) => redact::yaml_error(e),
+        other => redact::untrusted(other.to_string().as_bytes()),
+    }
+}
+
 fn base64_encode(bytes: &[u8]) -> String {
     BASE64_STANDARD.encode(bytes)
 }
@@ -162,6 +171,32 @@ mod tests {
         assert_eq!(back.ca_pem, cred.ca_pem);
         assert_eq!(back.token.expose_secret(), "tok-123");
         assert!(!format!("{back:?}").contains("tok-123"));
+    }
+
+    #[test]
+    fn parse_errors_never_quote_the_document() {
+        let canary = "KDCcanary-token-9f8e7d";
+        for yaml in [
+            format!(
+                "kind: Config\nusers:\n- name: u\n  user:\n    token: {canary}\n    username: [oops]\n"
+            ),
+            format!(
+                "kind: Config\nusers: [{{name: u, user: {{token: {canary}, as: {{x: 1}}}}}}]\n"
+            ),
+            format!("kind: Config\nusers:\n- name: u\n  user:\n    token: '{canary}\n"),
+            format!("kind: Config\nusers: {canary}\n"),
+            format!("kind: Config\ncurrent-context: [{canary}]\n"),
+            format!(
+                "kind: Config\nusers:\n- name: u\n  user:\n    token: {canary}\n    token: dup\n"
+            ),
+        ] {
+            let err = parse(yaml.as_bytes(), "f.yaml").unwrap_err().to_string();
+            assert!(
+                err.starts_with("f.yaml does not hold a usable kubeconfig: line "),
+                "{err}"
+            );
+            assert!(!err.contains("KDCcanary"), "{yaml}: {err}");
+        }
     }
 
     #[test]

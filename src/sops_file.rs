@@ -52,7 +52,8 @@ struct Envelope {
 impl SopsMetadata {
     /// `Ok(None)` when the YAML has no `sops:` block, i.e. is not encrypted.
     pub fn from_yaml(text: &str) -> Result<Option<SopsMetadata>, String> {
-        let envelope: Envelope = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
+        let envelope: Envelope =
+            serde_saphyr::from_str(text).map_err(|e| crate::redact::yaml_error(&e))?;
         Ok(envelope.sops)
     }
 

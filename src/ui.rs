@@ -105,7 +105,10 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
-            widths[i] = widths[i].max(width(cell));
+            match widths.get_mut(i) {
+                Some(w) => *w = (*w).max(width(cell)),
+                None => widths.push(width(cell)),
+            }
         }
     }
     let line = |cells: Vec<&str>| {
@@ -113,7 +116,8 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         for (i, cell) in cells.iter().enumerate() {
             out.push_str(cell);
             if i + 1 < cells.len() {
-                out.push_str(&" ".repeat(widths[i] - width(cell) + 2));
+                let column = widths.get(i).copied().unwrap_or(0);
+                out.push_str(&" ".repeat(column.saturating_sub(width(cell)) + 2));
             }
         }
         out.push('\n');

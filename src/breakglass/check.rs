@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use git2::{Index, IndexEntry, Oid, Repository, RepositoryOpenFlags};
@@ -13,6 +14,7 @@ use crate::error::{Context as _, Error, Result};
 use crate::fleet::{BREAK_GLASS_FILE, Fleet, SOPS_CONFIG};
 use crate::git::TreePaths;
 use crate::leak_scan::{self, Finding, PathClass, Scanner};
+use crate::redact;
 use crate::safe_fs::{Dir, SCANNED};
 use crate::sops_config::SopsConfig;
 use crate::ui::{OutputFormat, Ui};
@@ -40,6 +42,9 @@ struct Report {
 
 pub fn run(fleet: &Fleet, args: &CheckArgs, ui: &mut Ui) -> Result<()> {
     let cwd = std::env::current_dir().context(|| "current directory".into())?;
+    if !args.staged {
+        require_existing(&args.paths)?;
+    }
     let filters = relative_to_root(fleet.root(), &cwd, &args.paths)?;
     let report = if args.staged {
         check_staged(fleet, &filters)?
@@ -53,6 +58,18 @@ pub fn run(fleet: &Fleet, args: &CheckArgs, ui: &mut Ui) -> Result<()> {
         n => Err(Error::failed(format!(
             "break-glass check: {n} problem(s) found"
         ))),
+    }
+}
+
+/// A work-tree path that does not exist is a typo, not a clean result. (Staged paths may
+/// be deletions.)
+fn require_existing(paths: &[PathBuf]) -> Result<()> {
+    match paths.iter().find(|p| std::fs::symlink_metadata(p).is_err()) {
+        Some(missing) => Err(Error::usage(format!(
+            "{} does not exist: nothing to check",
+            crate::input::quoted(&missing.to_string_lossy())
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -108,7 +125,10 @@ where
             .collect();
         workers
             .into_iter()
-            .map(|w| w.join().expect("a check thread panicked"))
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
             .collect()
     });
     let mut findings = Vec::new();
@@ -209,10 +229,7 @@ fn check_staged_changes(
         Some(oid) => parse_staged_sops_config(&read_blob(repo, oid, SOPS_CONFIG)?)?,
         None => SopsConfig::load(&fleet.sops_config_path())?,
     };
-    let staged: Vec<(String, Oid)> = changes
-        .iter()
-        .filter_map(|(rel, oid)| Some((rel.clone(), (*oid)?)))
-        .collect();
+    let staged = staged_oids(changes);
     // Only a break-glass file's directory is ever asked about (see leak_scan::classify).
     let cluster_dirs: HashSet<String> = staged
         .iter()
@@ -292,17 +309,12 @@ fn staged_blobs(
 ) -> Result<Vec<(String, Oid)>> {
     let blob = |e: &IndexEntry| {
         let mode = e.mode & 0o170000;
-        (mode == 0o100000).then(|| (String::from_utf8_lossy(&e.path).into_owned(), e.id))
+        (mode == 0o100000).then(|| (display_path(&e.path), e.id))
     };
     if repo.head().is_err() {
         return Ok(index.iter().filter_map(|e| blob(&e)).collect());
     }
-    let mut staged: Vec<(String, Oid)> = changes
-        .iter()
-        .filter(|(_, oid)| oid.is_some())
-        .filter_map(|(rel, _)| index.get_path(Path::new(rel), 0))
-        .filter_map(|e| blob(&e))
-        .collect();
+    let mut staged = staged_oids(changes);
     if staged.iter().any(|(rel, _)| rel == SOPS_CONFIG) {
         let known: HashSet<String> = staged.iter().map(|(r, _)| r.clone()).collect();
         let break_glass: Vec<(String, Oid)> = index
@@ -336,8 +348,8 @@ fn staged_changes(repo: &Repository) -> Result<HashMap<String, Option<Oid>>> {
         .context(|| "running git diff --cached".into())?;
     if !out.status.success() {
         return Err(Error::failed(format!(
-            "git diff --cached failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
+            "git diff --cached failed; git said:\n{}",
+            redact::block(&out.stderr)
         )));
     }
     let mut fields = out.stdout.split(|b| *b == 0).filter(|f| !f.is_empty());
@@ -352,9 +364,17 @@ fn staged_changes(repo: &Repository) -> Result<HashMap<String, Option<Oid>>> {
             }
             _ => None,
         };
-        changes.insert(String::from_utf8_lossy(path).into_owned(), blob);
+        changes.insert(display_path(path), blob);
     }
     Ok(changes)
+}
+
+/// The staged blobs among `changes` (the regular files `git diff --cached` reports).
+fn staged_oids(changes: &HashMap<String, Option<Oid>>) -> Vec<(String, Oid)> {
+    changes
+        .iter()
+        .filter_map(|(rel, oid)| Some((rel.clone(), (*oid)?)))
+        .collect()
 }
 
 fn read_blob(repo: &Repository, oid: Oid, rel: &str) -> Result<Vec<u8>> {
@@ -370,61 +390,80 @@ fn check_work_tree(fleet: &Fleet, filters: &[String]) -> Result<Report> {
     let root = fleet.root();
     let sops_config = SopsConfig::load(&fleet.sops_config_path())?;
     let repo = Repository::open(root).ok();
-    let ignored = |rel: &str| {
+    let ignored = |rel: &Path| {
         repo.as_ref()
             .is_some_and(|r| r.is_path_ignored(rel).unwrap_or(false))
     };
-    let starts: Vec<String> = if filters.is_empty() {
-        vec![String::new()]
-    } else {
-        filters.to_vec()
+    let starts: Vec<PathBuf> = match filters {
+        [] => vec![PathBuf::new()],
+        _ => filters.iter().map(PathBuf::from).collect(),
     };
-    let mut rels = Vec::new();
+    let mut files = HashMap::new();
     for start in &starts {
-        collect_files(root, start, &ignored, &mut rels)?;
+        collect_files(root, start, &ignored, &mut files)?;
     }
+    let mut rels: Vec<String> = files.keys().cloned().collect();
     rels.sort();
-    rels.dedup();
     scan(
         &rels,
         &sops_config,
         |dir| root.join(dir).join(CLUSTER_CONFIG).is_file(),
         || {
-            let root = Dir::open(root).map_err(|e| e.failed())?;
-            Ok(move |rel: &str| root.read(Path::new(rel), SCANNED).map_err(|e| e.failed()))
+            let (root, files) = (Dir::open(root).map_err(|e| e.failed())?, &files);
+            Ok(move |rel: &str| {
+                // The real name: `rel` shows odd bytes escaped.
+                let path = files
+                    .get(rel)
+                    .map_or_else(|| PathBuf::from(rel), Clone::clone);
+                root.read(&path, SCANNED).map_err(|e| e.failed())
+            })
         },
     )
 }
 
-/// Files under `rel` (a file or directory), skipping `.git` and Git-ignored paths.
+/// Files under `rel` (a file or directory), skipping `.git` and Git-ignored paths, keyed
+/// by how they are shown (see [`display_path`]) with the path they are read from.
 fn collect_files(
     root: &Path,
-    rel: &str,
-    ignored: &dyn Fn(&str) -> bool,
-    out: &mut Vec<String>,
+    rel: &Path,
+    ignored: &dyn Fn(&Path) -> bool,
+    out: &mut HashMap<String, PathBuf>,
 ) -> Result<()> {
     let path = root.join(rel);
     let meta =
         std::fs::symlink_metadata(&path).context(|| format!("cannot read {}", path.display()))?;
     if meta.is_file() {
-        out.push(rel.to_string());
+        out.insert(display_path(rel.as_os_str().as_bytes()), rel.to_path_buf());
     } else if meta.is_dir() {
         let entries =
             std::fs::read_dir(&path).context(|| format!("cannot list {}", path.display()))?;
         for entry in entries {
             let entry = entry.context(|| format!("cannot list {}", path.display()))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let child = if rel.is_empty() {
-                name.clone()
-            } else {
-                format!("{rel}/{name}")
-            };
-            if name != ".git" && !ignored(&child) {
+            let child = rel.join(entry.file_name());
+            if entry.file_name() != ".git" && !ignored(&child) {
                 collect_files(root, &child, ignored, out)?;
             }
         }
     }
     Ok(())
+}
+
+/// A path from Git or the file system as text for the report: bytes that are not UTF-8,
+/// control characters (a name can carry terminal escapes) and `\` are written `\xNN`, so
+/// no two paths look alike and one odd name does not stop the check of the others.
+fn display_path(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c.is_control() || c == '\\' {
+                out.extend(c.to_string().bytes().map(|b| format!("\\x{b:02x}")));
+            } else {
+                out.push(c);
+            }
+        }
+        out.extend(chunk.invalid().iter().map(|b| format!("\\x{b:02x}")));
+    }
+    out
 }
 
 // --- output -------------------------------------------------------------------------
@@ -467,5 +506,14 @@ mod tests {
         assert!(selected("clusters/alpha", &f(&["clusters/alpha"])));
         assert!(!selected("clusters/alphabet/x", &f(&["clusters/alpha"])));
         assert!(selected("anything", &f(&[""])));
+    }
+
+    #[test]
+    fn odd_file_names_are_shown_escaped_and_distinct() {
+        assert_eq!(display_path(b"clusters/a/ok.yaml"), "clusters/a/ok.yaml");
+        assert_eq!(display_path("é.yaml".as_bytes()), "é.yaml");
+        assert_eq!(display_path(b"bad\xff.txt"), r"bad\xff.txt");
+        assert_eq!(display_path(b"bad\\xff.txt"), r"bad\x5cxff.txt");
+        assert_eq!(display_path(b"a\x1b[31m\n.yaml"), r"a\x1b[31m\x0a.yaml");
     }
 }

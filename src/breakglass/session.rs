@@ -42,7 +42,7 @@ pub struct UseArgs {
 pub async fn run(fleet: &Fleet, args: &UseArgs, ui: &mut Ui) -> Result<u8> {
     let cluster = fleet.cluster(&args.cluster)?;
     // In-process decryption: a bastion without sops can still open the file.
-    let sops = Sops::for_reading(fleet.root());
+    let sops = Sops::for_reading(fleet.root())?;
     let rel = cluster.break_glass_rel();
     let plaintext = super::decrypt(&sops, &cluster).await?;
     let server = kubeconfig::parse(&plaintext, &rel)?.server;

@@ -40,7 +40,7 @@ pub struct StatusArgs {
     #[arg(long, short, value_enum, default_value_t)]
     pub output: OutputFormat,
     /// Mark tokens older than this (time since the last commit of the file), e.g. 90d, 12h.
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::input::max_age)]
     pub max_age: Option<Duration>,
     /// Exit 1 when any cluster is not adopted, too old, uncommitted, unpushed,
     /// undecryptable, not encrypted, or encrypted to other recipients than .sops.yaml says.
@@ -82,6 +82,8 @@ pub enum ProblemKind {
     NotEncrypted,
     RecipientsMismatch,
     Undecryptable,
+    /// The path is not a regular file kube-dc may read (a link, FIFO, device, too large).
+    Unreadable,
     TooOld,
     Uncommitted,
     Unpushed,
@@ -149,6 +151,9 @@ pub struct SopsInfo {
 pub struct Decryption {
     pub ok: bool,
     pub error: Option<String>,
+    /// What to do about `error` (e.g. how to provide an age key): the problem's fix.
+    #[serde(skip)]
+    pub fix: Option<String>,
 }
 
 /// `status --all`: the fleet-wide report.
@@ -218,14 +223,34 @@ fn usable(status: &ClusterStatus) -> Result<()> {
             status.cluster
         )));
     }
+    if let Some(problem) = status
+        .problems
+        .iter()
+        .find(|p| p.kind == ProblemKind::Unreadable)
+    {
+        return Err(Error::failed(problem.message.clone()).with_hint(problem.fix.clone()));
+    }
+    // The report above already shows sops' words and the fix: say it once.
     match &status.decryption {
-        Some(Decryption { ok: false, error }) => {
-            Err(Error::failed(error.clone().unwrap_or_else(|| {
-                format!("cannot decrypt {}", status.file)
-            })))
+        Some(Decryption { ok: false, fix, .. }) => {
+            let err = Error::failed(format!(
+                "cannot decrypt {} (the problem is shown above)",
+                status.file
+            ));
+            Err(match fix {
+                Some(fix) => err.with_hint(fix.clone()),
+                None => err,
+            })
         }
         _ => Ok(()),
     }
+}
+
+fn is_unreadable(status: &ClusterStatus) -> bool {
+    status
+        .problems
+        .iter()
+        .any(|p| p.kind == ProblemKind::Unreadable)
 }
 
 /// Everything but decryption is read first; then the files are decrypted in parallel.
@@ -341,6 +366,8 @@ impl GitFacts {
 
 /// What the break-glass file itself says, read without Git or a key.
 struct FileFacts {
+    /// Why the file cannot be read at all; then nothing else is known about it.
+    unreadable: Option<String>,
     size: u64,
     modified: Option<DateTime<Utc>>,
     sops: Option<SopsInfo>,
@@ -359,14 +386,18 @@ impl FileFacts {
         let file = match cluster.open_break_glass() {
             Ok(file) => file,
             Err(e) if e.is_not_found() => return Ok(None),
-            Err(e) => return Err(e.failed()),
+            Err(e) => return Ok(Some(FileFacts::unreadable(e.failed()))),
         };
         let meta = file.meta.clone();
-        let bytes = file.read_all(BREAK_GLASS).map_err(|e| e.failed())?;
+        let bytes = match file.read_all(BREAK_GLASS) {
+            Ok(bytes) => bytes,
+            Err(e) => return Ok(Some(FileFacts::unreadable(e.failed()))),
+        };
         let sops_meta = std::str::from_utf8(&bytes)
             .ok()
             .and_then(|t| SopsMetadata::from_yaml(t).ok().flatten());
         Ok(Some(FileFacts {
+            unreadable: None,
             size: meta.len(),
             modified: meta.modified().ok().map(DateTime::<Utc>::from),
             sops: sops_meta
@@ -379,6 +410,20 @@ impl FileFacts {
                 .map(problem_from_finding)
                 .collect(),
         }))
+    }
+}
+
+impl FileFacts {
+    /// One hostile or broken file is a row with a problem, not the end of the report.
+    fn unreadable(e: Error) -> FileFacts {
+        FileFacts {
+            unreadable: Some(e.to_string()),
+            size: 0,
+            modified: None,
+            sops: None,
+            sops_lastmodified: None,
+            problems: Vec::new(),
+        }
     }
 }
 
@@ -411,6 +456,16 @@ fn inspect(
         status.state = State::NotAdopted;
         return status;
     };
+    if let Some(why) = file.unreadable {
+        status.problems.push(Problem {
+            kind: ProblemKind::Unreadable,
+            message: why,
+            fix: format!(
+                "replace {rel} with the regular file from Git (`git checkout -- {rel}`) or re-run adopt"
+            ),
+        });
+        return status;
+    }
     status.encrypted_size_bytes = Some(file.size);
     status.modified = file.modified;
     status.sops = file.sops;
@@ -462,13 +517,13 @@ async fn decrypt_all(
     statuses: &mut [ClusterStatus],
 ) -> Result<()> {
     let todo: Vec<usize> = (0..clusters.len())
-        .filter(|&i| statuses[i].state != State::NotAdopted)
+        .filter(|&i| statuses[i].state != State::NotAdopted && !is_unreadable(&statuses[i]))
         .collect();
     if todo.is_empty() {
         return Ok(());
     }
     // In-process decryption: status works where sops is not installed.
-    let sops = Sops::for_reading(fleet.root());
+    let sops = Sops::for_reading(fleet.root())?;
     let limit = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
     let permits = Arc::new(Semaphore::new(limit));
     let progress = progress_bar(todo.len());
@@ -490,12 +545,14 @@ async fn decrypt_all(
                 status.decryption = Some(Decryption {
                     ok: true,
                     error: None,
+                    fix: None,
                 });
             }
             Err(e) => {
                 status.decryption = Some(Decryption {
                     ok: false,
-                    error: Some(e.to_string()),
+                    error: Some(e.message().to_string()),
+                    fix: e.hint().map(String::from),
                 })
             }
         }
@@ -591,12 +648,15 @@ fn judge(status: &mut ClusterStatus, max_age: Option<Duration>, git: &GitFacts) 
     if let Some(Decryption {
         ok: false,
         error: Some(error),
+        fix,
     }) = &status.decryption
     {
         add(
             ProblemKind::Undecryptable,
             error.clone(),
-            "see the message; restore the file from Git or re-run adopt".into(),
+            fix.clone().unwrap_or_else(|| {
+                "see the message; restore the file from Git or re-run adopt".into()
+            }),
         );
     }
     if let Some(live) = &status.live
@@ -906,6 +966,7 @@ fn problem_label(kind: ProblemKind) -> &'static str {
         ProblemKind::NotEncrypted => "not encrypted",
         ProblemKind::RecipientsMismatch => "recipients",
         ProblemKind::Undecryptable => "undecryptable",
+        ProblemKind::Unreadable => "unreadable",
         ProblemKind::TooOld => "too old",
         ProblemKind::Uncommitted => "uncommitted",
         ProblemKind::Unpushed => "unpushed",

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use crate::error::{Error, Result};
+use crate::redact;
 
 #[derive(Debug, Clone)]
 pub struct GitCli {
@@ -63,16 +64,8 @@ impl GitCli {
     }
 }
 
-/// Git's stderr and stdout (hooks write to either), indented for an error message.
+/// Git's stderr and stdout (hooks write to either), redacted, bounded and indented for an
+/// error message: a hook or credential helper may print anything.
 pub(super) fn said(out: &Output) -> String {
-    let text = [&out.stderr[..], &out.stdout[..]]
-        .iter()
-        .map(|b| String::from_utf8_lossy(b).trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join("\n");
-    text.lines()
-        .map(|l| format!("  {l}"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    redact::block(&[&out.stderr[..], &out.stdout[..]].join(&b'\n'))
 }

@@ -18,7 +18,7 @@ impl Repo {
         let mut paths = Vec::new();
         for rel in rels {
             let path = self.repo_path(rel);
-            match states[*rel] {
+            match states.get(*rel).copied().unwrap_or(PathState::Missing) {
                 PathState::Clean => continue,
                 PathState::Missing => {
                     return Err(Error::failed(format!(
@@ -61,7 +61,7 @@ impl Repo {
         let paths = paths.join(" ");
         Err(Error::failed(format!(
             "`git {}` failed (a pre-commit hook may have rejected it): {} {} written but NOT committed\ngit said:\n{}",
-            args[0],
+            args.first().unwrap_or(&"commit"),
             rels.join(", "),
             if rels.len() == 1 { "is" } else { "are" },
             said(&out)

@@ -43,6 +43,10 @@ impl Repo {
         let mut infos: HashMap<Oid, CommitInfo> = HashMap::new();
         let mut result = HashMap::new();
         for (index, commit) in found {
+            // `walk` reports indices into `wanted`.
+            let Some((wanted_path, _)) = wanted.get(index) else {
+                continue;
+            };
             let info = match infos.entry(commit) {
                 Entry::Occupied(known) => known.into_mut(),
                 Entry::Vacant(slot) => slot.insert(
@@ -50,10 +54,7 @@ impl Repo {
                         .map_err(|e| git_error("reading a commit", e))?,
                 ),
             };
-            let rel = self
-                .fleet_path(&wanted[index].0)
-                .unwrap_or_default()
-                .to_string();
+            let rel = self.fleet_path(wanted_path).unwrap_or_default().to_string();
             result.insert(rel, info.clone());
         }
         Ok(result)
@@ -226,9 +227,10 @@ fn changed_in_place(tree: &Tree, base: &Tree) -> Vec<usize> {
             _ => true,
         })
         .filter(|&i| {
-            let entry = tree.get(i).expect("index below len");
-            base.get_name_bytes(entry.name_bytes())
-                .is_none_or(|old| old.id() != entry.id())
+            tree.get(i).is_some_and(|entry| {
+                base.get_name_bytes(entry.name_bytes())
+                    .is_none_or(|old| old.id() != entry.id())
+            })
         })
         .collect()
 }
@@ -247,8 +249,9 @@ fn git_order(a: &TreeEntry, b: &TreeEntry) -> Ordering {
     };
     let (an, bn) = (a.name_bytes(), b.name_bytes());
     let n = an.len().min(bn.len());
-    an[..n]
-        .cmp(&bn[..n])
+    an.iter()
+        .take(n)
+        .cmp(bn.iter().take(n))
         .then_with(|| end(a, n).cmp(&end(b, n)))
 }
 

@@ -119,6 +119,10 @@ impl MessageTemplate {
         Ok(MessageTemplate(pieces))
     }
 
+    #[allow(
+        clippy::expect_used,
+        reason = "the built-in templates are constants, covered by the unit tests"
+    )]
     pub fn default_for(action: Action, incident: bool) -> MessageTemplate {
         MessageTemplate::parse(action.default_template(incident), "built-in default")
             .expect("built-in templates parse")

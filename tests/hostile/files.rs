@@ -125,6 +125,7 @@ fn break_glass_file_of_every_type_is_refused() {
                 .says(form.says()),
         );
     }
+    // One unreadable file is a row with a problem; the other clusters are still reported.
     cases.push(
         Case::new("break-glass file linked to /dev/zero (status --all --output json)")
             .setup(|s: &mut Scene| s.symlink(BREAK_GLASS, "/dev/zero"))
@@ -136,8 +137,19 @@ fn break_glass_file_of_every_type_is_refused() {
                 "--output",
                 "json",
             ])
+            .exit(0)
+            .says("\"unreadable\"")
+            .says("is a symbolic link (to \\\"/dev/zero\\\")")
+            .says("\"cluster\": \"eu/dc1\"")
+            .within(FAST),
+    );
+    cases.push(
+        Case::new("break-glass file linked to /dev/zero (status --all --check)")
+            .setup(|s: &mut Scene| s.symlink(BREAK_GLASS, "/dev/zero"))
+            .args(["bootstrap", "break-glass", "status", "--all", "--check"])
             .exit(1)
-            .says("is a symbolic link (to \"/dev/zero\")")
+            .says("unreadable")
+            .says("eu/dc1")
             .within(FAST),
     );
     cases.push(
