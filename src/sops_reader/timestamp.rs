@@ -25,8 +25,18 @@ impl Timestamp {
         }
         let mut p = Cursor { b, i: 0 };
         let (year, month, day) = p.date(false)?;
+        let date_only = Timestamp {
+            year,
+            month,
+            day,
+            hour: 0,
+            minute: 0,
+            second: 0,
+            nanos: 0,
+            offset_minutes: 0,
+        };
         if p.done() {
-            return Timestamp::new(year, month, day, 0, 0, 0, 0, 0);
+            return date_only.checked();
         }
         let sep = p.next()?;
         let zoned = match sep {
@@ -35,9 +45,17 @@ impl Timestamp {
             _ => return None,
         };
         let (hour, minute, second, nanos) = p.time(false)?;
-        let offset = if zoned { p.zone()? } else { 0 };
+        let offset_minutes = if zoned { p.zone()? } else { 0 };
         p.done().then_some(())?;
-        Timestamp::new(year, month, day, hour, minute, second, nanos, offset)
+        Timestamp {
+            hour,
+            minute,
+            second,
+            nanos,
+            offset_minutes,
+            ..date_only
+        }
+        .checked()
     }
 
     /// Go's `time.Parse(time.RFC3339, s)` (which also takes fractional seconds).
@@ -49,29 +67,9 @@ impl Timestamp {
         let (year, month, day) = p.date(true)?;
         (p.next()? == b'T').then_some(())?;
         let (hour, minute, second, nanos) = p.time(true)?;
-        let offset = p.zone()?;
+        let offset_minutes = p.zone()?;
         p.done().then_some(())?;
-        Timestamp::new(year, month, day, hour, minute, second, nanos, offset)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        year: u32,
-        month: u32,
-        day: u32,
-        hour: u32,
-        minute: u32,
-        second: u32,
-        nanos: u32,
-        offset_minutes: i32,
-    ) -> Option<Timestamp> {
-        let valid = (1..=12).contains(&month)
-            && day >= 1
-            && day <= days_in_month(year, month)
-            && hour < 24
-            && minute < 60
-            && second < 60;
-        valid.then_some(Timestamp {
+        Timestamp {
             year,
             month,
             day,
@@ -80,7 +78,19 @@ impl Timestamp {
             second,
             nanos,
             offset_minutes,
-        })
+        }
+        .checked()
+    }
+
+    /// The time if Go's parser would accept its fields (month, day of month, clock).
+    fn checked(self) -> Option<Timestamp> {
+        let valid = (1..=12).contains(&self.month)
+            && self.day >= 1
+            && self.day <= days_in_month(self.year, self.month)
+            && self.hour < 24
+            && self.minute < 60
+            && self.second < 60;
+        valid.then_some(self)
     }
 
     /// `time.RFC3339Nano`: trailing zeros of the fraction dropped.
