@@ -4,6 +4,13 @@
 //! The binary (`main.rs`) only parses arguments and maps errors to exit codes; the work
 //! happens here, in modules named after the domain.
 
+// Hostile input must not panic the tool (issue 10); unit tests may.
+#![warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![cfg_attr(
+    test,
+    allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
 pub mod atomic;
 pub mod breakglass;
 pub mod cli;

@@ -1,3 +1,9 @@
+// Hostile input must not panic the tool (issue 10); unit tests may.
+#![warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![cfg_attr(
+    test,
+    allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 

@@ -195,12 +195,13 @@ pub async fn run(fleet: &Fleet, args: &StatusArgs, ui: &mut Ui) -> Result<()> {
         None => fleet.clusters()?,
     };
     let report = collect(fleet, &clusters, args, ui).await?;
-    match &args.cluster {
-        Some(_) => {
-            render_one(&report.clusters[0], args.output, ui)?;
-            usable(&report.clusters[0])?;
+    match (&args.cluster, report.clusters.as_slice()) {
+        // One cluster asked, one reported: its own view and exit code.
+        (Some(_), [one]) => {
+            render_one(one, args.output, ui)?;
+            usable(one)?;
         }
-        None => render_all(&report, args.output, ui)?,
+        _ => render_all(&report, args.output, ui)?,
     }
     if args.check && report.summary.with_problems > 0 {
         return Err(Error::failed(format!(
@@ -270,7 +271,9 @@ async fn collect(
             .iter()
             .map(|c| FileFacts::read(c, &sops_config, &scanner, !args.no_decrypt))
             .collect();
-        (git.join().expect("the Git thread panicked"), files)
+        // A panic on the Git thread stays a panic, with its own message.
+        let git = git.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (git, files)
     });
     let git = git?;
     let mut left_to_binary = Vec::new();
@@ -631,7 +634,9 @@ async fn add_live(clusters: &[Cluster], args: &StatusArgs, statuses: &mut [Clust
         single: args.cluster.is_some(),
     };
     for (i, live) in live::inspect_all(queries, access).await {
-        statuses[i].live = Some(live);
+        if let Some(status) = statuses.get_mut(i) {
+            status.live = Some(live);
+        }
     }
 }
 
