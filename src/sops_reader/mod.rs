@@ -15,6 +15,9 @@ mod scalar;
 mod secret_buf;
 mod timestamp;
 
+#[cfg(test)]
+mod fuzz;
+
 use std::io::Read;
 
 use sha2::{Digest, Sha512};
