@@ -15,8 +15,16 @@ Exit codes: 0 success, 1 the operation failed, 2 usage or fleet configuration er
 The fleet repo is found from --repo, else $KUBE_DC_FLEET, else the nearest parent of the
 current directory holding .sops.yaml and clusters/, else ~/.kube-dc/fleet.";
 
+/// `kube-dc --version`: the release and the Git commit it was built from (see build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("KUBE_DC_BUILD_COMMIT"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
-#[command(name = "kube-dc", version, about = "Kubernetes fleet tooling: break-glass kubeconfigs kept SOPS-encrypted in the fleet repo", after_help = AFTER_HELP)]
+#[command(name = "kube-dc", version = VERSION, about = "Kubernetes fleet tooling: break-glass kubeconfigs kept SOPS-encrypted in the fleet repo", after_help = AFTER_HELP)]
 pub struct Cli {
     /// Fleet repo root (holds .sops.yaml and clusters/).
     #[arg(long, global = true, value_name = "PATH")]
