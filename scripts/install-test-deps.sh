@@ -67,7 +67,7 @@ install_pre_commit() {
   pip install --quiet "pre-commit==$PRE_COMMIT_VERSION"
 }
 
-install_apt age unzip
+install_apt age unzip bash zsh fish man-db groff-base file
 install_sops
 install_cargo_deny
 install_pre_commit

@@ -161,7 +161,7 @@ fn sweep_stale_sessions(ui: &mut Ui) {
     }
 }
 
-fn discover_fleet(flag: Option<&std::path::Path>) -> Result<Fleet> {
+pub(crate) fn discover_fleet(flag: Option<&std::path::Path>) -> Result<Fleet> {
     let env = std::env::var_os(FLEET_ENV).map(PathBuf::from);
     let cwd =
         std::env::current_dir().map_err(|e| Error::failed(format!("current directory: {e}")))?;

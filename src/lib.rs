@@ -9,6 +9,7 @@ pub mod breakglass;
 pub mod cli;
 pub mod cluster;
 pub mod cluster_config;
+pub mod completion;
 pub mod credential_plugin;
 pub mod credentials;
 pub mod error;

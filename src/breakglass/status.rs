@@ -32,6 +32,7 @@ use super::live::{self, LiveState, LiveStatus, TokenDigest};
 #[command(group(clap::ArgGroup::new("which").required(true).args(["cluster", "all"])))]
 pub struct StatusArgs {
     /// Cluster name, as its directory under clusters/ (e.g. `alpha`, `eu/dc1`).
+    #[arg(add = crate::completion::cluster_names())]
     pub cluster: Option<String>,
     /// Every cluster under clusters/, one row each (including clusters not adopted).
     #[arg(long)]
