@@ -16,7 +16,7 @@ The fleet repo is found from --repo, else $KUBE_DC_FLEET, else the nearest paren
 current directory holding .sops.yaml and clusters/, else ~/.kube-dc/fleet.";
 
 /// `kube-dc --version`: the release and the Git commit it was built from (see build.rs).
-const VERSION: &str = concat!(
+pub(crate) const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     " (",
     env!("KUBE_DC_BUILD_COMMIT"),
@@ -46,12 +46,18 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one value per run, parsed once: boxing would buy nothing"
+)]
 pub enum Command {
     /// Set up cluster access that works without the identity provider.
     Bootstrap {
         #[command(subcommand)]
         command: Bootstrap,
     },
+    /// Write the man pages (kube-dc.1 and one per subcommand) to a directory.
+    Man(crate::man::ManArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -122,13 +128,16 @@ pub enum BreakGlass {
 
 /// Runs the command; the `Ok` value is the process exit code.
 pub async fn run(cli: Cli) -> Result<u8> {
+    let break_glass = match cli.command {
+        Command::Man(args) => return crate::man::write(&args),
+        Command::Bootstrap {
+            command: Bootstrap::BreakGlass(break_glass),
+        } => break_glass,
+    };
     let mut ui = Ui::stdio(cli.color, cli.verbose);
     sweep_stale_sessions(&mut ui);
     let fleet = discover_fleet(cli.repo.as_deref())?;
     ui.detail(&format!("fleet: {}", fleet.root().display()));
-    let Command::Bootstrap {
-        command: Bootstrap::BreakGlass(break_glass),
-    } = cli.command;
     let command = match (break_glass.command, break_glass.bare_use) {
         (Some(command), _) => command,
         (None, Some(args)) => BreakGlass::Use(args),

@@ -18,6 +18,7 @@ pub mod fleet_settings;
 pub mod git;
 pub mod kubeconfig;
 pub mod leak_scan;
+pub mod man;
 pub mod redact;
 pub mod safe_fs;
 pub mod sops;

@@ -156,3 +156,60 @@ fn completion_follows_the_repo_flag_and_stays_silent_without_a_fleet() {
     );
     assert_eq!(support::text(&out.stderr), "", "{}", support::show(&out));
 }
+
+#[test]
+fn man_pages_render_without_warnings_with_exit_status_and_environment() {
+    let env = TestEnv::new();
+    let dir = env.dir.path().join("man1");
+    let out = env
+        .kube_dc()
+        .args(["man", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", support::show(&out));
+    let mut pages: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    pages.sort();
+    let sub = |name: &str| format!("kube-dc-bootstrap-break-glass-{name}.1");
+    for expected in [
+        "kube-dc.1".to_owned(),
+        "kube-dc-bootstrap-break-glass.1".to_owned(),
+    ]
+    .into_iter()
+    .chain(["use", "adopt", "rotate", "status", "check"].map(sub))
+    {
+        assert!(
+            pages.contains(&expected),
+            "{expected} missing from {pages:?}"
+        );
+    }
+    for page in &pages {
+        let rendered = Command::new(support::tool("man"))
+            .args(["--warnings", "-l"])
+            .arg(dir.join(page))
+            .env("MANWIDTH", "80")
+            .env("MANPAGER", "cat")
+            .output()
+            .unwrap();
+        let shown = support::show(&rendered);
+        assert!(rendered.status.success(), "{page}: {shown}");
+        assert!(rendered.stderr.is_empty(), "{page} warns: {shown}");
+        let text = support::text(&rendered.stdout);
+        for must in [
+            "SYNOPSIS",
+            "EXIT STATUS",
+            "ENVIRONMENT",
+            "KUBE_DC_FLEET",
+            "NO_COLOR",
+            "commit ",
+        ] {
+            assert!(text.contains(must), "{page} lacks {must}: {text}");
+        }
+    }
+    // The pages are the clap definitions: a subcommand's help text is in its page.
+    let rotate = std::fs::read_to_string(dir.join(sub("rotate"))).unwrap();
+    assert!(rotate.contains("make\\-before\\-break"), "{rotate}");
+}
