@@ -15,7 +15,7 @@ pub enum OutputFormat {
     /// Aligned text for people.
     #[default]
     Table,
-    /// One JSON document for scripts (schema in docs/json-output.md).
+    /// One JSON document for scripts (schemas in docs/schema/).
     Json,
 }
 
@@ -26,7 +26,7 @@ pub enum StatusFormat {
     /// Aligned text for people.
     #[default]
     Table,
-    /// One JSON document for scripts (schema in docs/json-output.md).
+    /// One JSON document for scripts (schemas in docs/schema/).
     Json,
     /// A GitHub-flavoured Markdown table (job summaries, merge-request comments).
     Markdown,
@@ -38,7 +38,7 @@ pub enum CheckFormat {
     /// Aligned text for people.
     #[default]
     Table,
-    /// One JSON document for scripts (schema in docs/json-output.md).
+    /// One JSON document for scripts (schemas in docs/schema/).
     Json,
     /// SARIF 2.1.0, for GitHub code scanning and GitLab.
     Sarif,

@@ -3,34 +3,7 @@
 
 mod support;
 
-use std::path::PathBuf;
-
-use support::TestEnv;
-
-/// A schema installed by scripts/install-test-deps.sh. Never a skip.
-fn installed_schema(name: &str) -> serde_json::Value {
-    let tools = std::env::var_os("KUBE_DC_TOOLS")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/kube-dc/tools")))
-        .expect("HOME is set");
-    let path = tools.join("schemas").join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{} is required by this test ({e}); run scripts/install-test-deps.sh",
-            path.display()
-        )
-    });
-    serde_json::from_str(&text).unwrap()
-}
-
-/// Every way `document` breaks `schema`, one per line (empty when valid).
-fn violations(schema: &serde_json::Value, document: &serde_json::Value) -> String {
-    let validator = jsonschema::validator_for(schema).expect("the schema compiles");
-    validator
-        .iter_errors(document)
-        .map(|e| format!("{} at {}\n", e, e.instance_path()))
-        .collect()
-}
+use support::{TestEnv, schema};
 
 fn write(env: &TestEnv, rel: &str, content: &str) {
     let path = env.fleet.join(rel);
@@ -70,7 +43,7 @@ fn check_sarif_is_valid_sarif_2_1_0_with_every_finding() {
         support::canary::leaked(&support::text(&out.stdout)).is_none(),
         "SARIF leaks the token"
     );
-    let problems = violations(&installed_schema("sarif-schema-2.1.0.json"), &sarif);
+    let problems = schema::violations(&schema::installed("sarif-schema-2.1.0.json"), &sarif);
     assert!(problems.is_empty(), "{problems}\n{sarif:#}");
     let (_, json) = check(&env, "json");
     let findings = json["findings"].as_array().unwrap();
@@ -97,10 +70,10 @@ fn check_sarif_is_valid_sarif_2_1_0_with_every_finding() {
 fn the_schema_check_can_fail() {
     // Proof that `violations` sees a broken log: a result without a message.
     let mut broken = serde_json::json!({"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "kube-dc"}}, "results": [{"ruleId": "x"}]}]});
-    let schema = installed_schema("sarif-schema-2.1.0.json");
-    assert!(!violations(&schema, &broken).is_empty());
+    let schema = schema::installed("sarif-schema-2.1.0.json");
+    assert!(!schema::violations(&schema, &broken).is_empty());
     broken["runs"][0]["results"][0]["message"] = serde_json::json!({"text": "m"});
-    assert_eq!(violations(&schema, &broken), "");
+    assert_eq!(schema::violations(&schema, &broken), "");
 }
 
 #[test]
