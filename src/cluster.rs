@@ -40,8 +40,6 @@ pub struct Identity {
     pub binding: String,
 }
 
-/// `cluster-config.env` key that moves the break-glass objects out of `kube-system`.
-pub const NAMESPACE_KEY: &str = "BREAK_GLASS_NAMESPACE";
 const DEFAULT_NAMESPACE: &str = "kube-system";
 
 impl Default for Identity {
@@ -66,9 +64,13 @@ impl Identity {
         }
     }
 
-    /// The cluster's identity: `BREAK_GLASS_NAMESPACE` from its config, else kube-system.
+    /// The cluster's identity: `BREAK_GLASS_NAMESPACE` from its config (a DNS-1123 label,
+    /// checked when the config was read), else kube-system.
     pub fn for_config(config: &crate::cluster_config::ClusterConfig) -> Identity {
-        Identity::in_namespace(config.get(NAMESPACE_KEY).unwrap_or(DEFAULT_NAMESPACE))
+        match config.namespace() {
+            Some(namespace) => Identity::in_namespace(namespace.as_str()),
+            None => Identity::in_namespace(DEFAULT_NAMESPACE),
+        }
     }
 
     /// The user name the apiserver gives the token: what the audit log records.
@@ -126,6 +128,7 @@ impl AdminAccess {
                 Error::usage(format!("{origin} has no current-context"))
                     .with_hint("pass --kube-context")
             })?;
+        require_context(&kubeconfig, &context, &origin)?;
         credential_plugin::resolve(&mut kubeconfig, &context, &origin).await?;
         let options = KubeConfigOptions {
             context: Some(context.clone()),
@@ -169,6 +172,31 @@ impl AdminAccess {
             }),
         }
     }
+}
+
+/// A context that is not in the kubeconfig is named as such (kube would report it as a
+/// missing current context).
+fn require_context(kubeconfig: &Kubeconfig, context: &str, origin: &str) -> Result<()> {
+    if kubeconfig.contexts.iter().any(|c| c.name == context) {
+        return Ok(());
+    }
+    let known: Vec<&str> = kubeconfig
+        .contexts
+        .iter()
+        .take(10)
+        .map(|c| c.name.as_str())
+        .collect();
+    let hint = match known.as_slice() {
+        [] => {
+            format!("{origin} defines no contexts: pass --kubeconfig <file> with an admin context")
+        }
+        names => format!("contexts in {origin}: {}", names.join(", ")),
+    };
+    Err(Error::usage(format!(
+        "kube context {} is not in {origin}",
+        crate::input::quoted(context)
+    ))
+    .with_hint(hint))
 }
 
 /// A client for a kubeconfig held in memory, e.g. the freshly minted break-glass one.

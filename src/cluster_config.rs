@@ -10,9 +10,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::input::{Namespace, ServerUrl};
 use crate::safe_fs;
 
 pub const FILE_NAME: &str = "cluster-config.env";
+/// The apiserver URL to embed in break-glass kubeconfigs.
+pub const EXTERNAL_URL_KEY: &str = "KUBE_API_EXTERNAL_URL";
+/// The namespace of the break-glass objects (default kube-system).
+pub const NAMESPACE_KEY: &str = "BREAK_GLASS_NAMESPACE";
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClusterConfig {
@@ -40,6 +45,7 @@ impl ClusterConfig {
                 line: index + 1,
             };
             if let Some((key, value)) = parse_line(line).map_err(|msg| at.error(msg))? {
+                check_value(&key, &value).map_err(|msg| at.error(msg))?;
                 values.insert(key, value);
             }
         }
@@ -52,6 +58,35 @@ impl ClusterConfig {
             .map(String::as_str)
             .filter(|v| !v.is_empty())
     }
+
+    /// `KUBE_API_EXTERNAL_URL`, checked when the file was read.
+    pub fn external_url(&self) -> Option<ServerUrl> {
+        ServerUrl::parse(self.get(EXTERNAL_URL_KEY)?).ok()
+    }
+
+    /// `BREAK_GLASS_NAMESPACE`, checked when the file was read.
+    pub fn namespace(&self) -> Option<Namespace> {
+        Namespace::parse(self.get(NAMESPACE_KEY)?).ok()
+    }
+}
+
+/// No value carries control characters (they would reach terminals, paths and API
+/// calls), and the values with a known syntax have it.
+fn check_value(key: &str, value: &str) -> std::result::Result<(), String> {
+    if let Some(c) = value.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "the value of {key} contains the control character U+{:04X}; remove it",
+            u32::from(c)
+        ));
+    }
+    let shown = || crate::input::quoted(value);
+    let checked = match key {
+        _ if value.is_empty() => Ok(()),
+        EXTERNAL_URL_KEY => ServerUrl::parse(value).map(|_| ()),
+        NAMESPACE_KEY => Namespace::parse(value).map(|_| ()),
+        _ => Ok(()),
+    };
+    checked.map_err(|why| format!("{key}={} is refused: {why}", shown()))
 }
 
 struct Location {
@@ -243,5 +278,51 @@ mod tests {
         assert!(parse_err("A=\"open\n").contains(":1: unterminated double quote"));
         assert!(parse_err("A=two words\n").contains(":1: unexpected text after the value"));
         assert!(parse_err("1A=x\n").contains(":1: invalid variable name"));
+    }
+
+    #[test]
+    fn control_characters_and_typed_values_are_refused() {
+        assert!(parse_err("A=1\nB=\"x\u{1b}[2Jy\"\n").starts_with(
+            "c/cluster-config.env:2: the value of B contains the control character U+001B"
+        ));
+        assert!(parse_err("A='a\rb'\n").contains(":1: the value of A contains"));
+        let url = parse_err("KUBE_API_EXTERNAL_URL=http://k:6443\n");
+        assert!(
+            url.contains(
+                ":1: KUBE_API_EXTERNAL_URL=\"http://k:6443\" is refused: it is plain http"
+            ),
+            "{url}"
+        );
+        let ns = parse_err("\nBREAK_GLASS_NAMESPACE=../x\n");
+        assert!(
+            ns.contains(":2: BREAK_GLASS_NAMESPACE=\"../x\" is refused"),
+            "{ns}"
+        );
+        let c = parse("KUBE_API_EXTERNAL_URL=https://k:6443/\nBREAK_GLASS_NAMESPACE=ops\n");
+        assert_eq!(c.external_url().unwrap().as_str(), "https://k:6443");
+        assert_eq!(c.namespace().unwrap().as_str(), "ops");
+    }
+
+    /// A line a shell would read as `KEY=value`, for the round trip below.
+    fn single_quoted(value: &str) -> String {
+        format!("'{}'", value.replace('\'', "'\\''"))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parser_never_panics(text in "\\PC{0,200}|[A-Z_=#'\" \\\\\t\r\n$a-z]{0,200}") {
+            let _ = ClusterConfig::parse(&text, Path::new("f"));
+        }
+
+        #[test]
+        fn quoted_values_round_trip(key in "[A-Z_][A-Z0-9_]{0,10}", value in "[^\\p{C}]{1,40}") {
+            let text = format!("export {key}={}  # comment\n", single_quoted(&value));
+            let config = ClusterConfig::parse(&text, Path::new("f"));
+            // Keys with a syntax of their own may refuse the value; every other one keeps it.
+            if key != EXTERNAL_URL_KEY && key != NAMESPACE_KEY {
+                let config = config.map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+                proptest::prop_assert_eq!(config.get(&key), Some(value.as_str()));
+            }
+        }
     }
 }

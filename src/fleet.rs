@@ -37,10 +37,10 @@ impl Fleet {
         home: Option<&Path>,
     ) -> Result<Fleet> {
         if let Some(path) = flag {
-            return Fleet::open(&cwd.join(path), Source::Flag);
+            return Fleet::open(&cwd.join(nonempty(path, "--repo")?), Source::Flag);
         }
-        if let Some(path) = env.filter(|p| !p.as_os_str().is_empty()) {
-            return Fleet::open(&cwd.join(path), Source::Env);
+        if let Some(path) = env {
+            return Fleet::open(&cwd.join(nonempty(path, FLEET_ENV)?), Source::Env);
         }
         if let Some(root) = cwd.ancestors().find(|dir| looks_like_fleet(dir)) {
             return Fleet::open(root, Source::WalkUp);
@@ -139,6 +139,23 @@ impl Fleet {
         Err(err)
     }
 
+    /// The cluster called `name`, which must have a break-glass file.
+    pub fn adopted_cluster(&self, name: &str) -> Result<Cluster> {
+        let cluster = self.cluster(name)?;
+        if std::fs::symlink_metadata(cluster.break_glass_path()).is_err() {
+            return Err(Error::failed(format!(
+                "cluster {} is not adopted: {} does not exist",
+                cluster.name,
+                cluster.break_glass_rel()
+            ))
+            .with_hint(format!(
+                "adopt it once with an admin login: kube-dc bootstrap break-glass adopt {} --kube-context <admin-context>",
+                cluster.name
+            )));
+        }
+        Ok(cluster)
+    }
+
     fn cluster_at(&self, name: ClusterName) -> Cluster {
         let dir = self.root.join(CLUSTERS_DIR).join(name.as_str());
         Cluster {
@@ -147,6 +164,20 @@ impl Fleet {
             root: self.root.clone(),
         }
     }
+}
+
+/// An explicit but empty choice is a mistake (a variable set from an empty one), never
+/// a reason to look elsewhere.
+fn nonempty<'a>(path: &'a Path, origin: &str) -> Result<&'a Path> {
+    if path.as_os_str().is_empty() {
+        return Err(Error::usage(format!(
+            "{origin} is empty: it must name the fleet repo root"
+        ))
+        .with_hint(format!(
+            "pass --repo <fleet-root>, set {FLEET_ENV}=<fleet-root>, or unset {FLEET_ENV} to use the fleet around the current directory"
+        )));
+    }
+    Ok(path)
 }
 
 fn looks_like_fleet(dir: &Path) -> bool {
@@ -333,6 +364,19 @@ mod tests {
         ] {
             let err = ClusterName::parse(bad).unwrap_err().to_string();
             assert!(err.contains(why), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn an_empty_explicit_fleet_is_an_error() {
+        let cwd = std::env::temp_dir();
+        for (flag, env, origin) in [
+            (Some(Path::new("")), None, "--repo is empty"),
+            (None, Some(Path::new("")), "KUBE_DC_FLEET is empty"),
+        ] {
+            let err = Fleet::discover(flag, env, &cwd, None).unwrap_err();
+            assert!(err.message().starts_with(origin), "{err}");
+            assert_eq!(err.exit(), crate::error::Exit::Usage);
         }
     }
 

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use regex::Regex;
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 
 use crate::error::{Error, Result};
 use crate::safe_fs;
@@ -19,6 +20,7 @@ pub struct SopsConfig {
 pub struct Rule {
     path_regex: Option<Regex>,
     pub age_recipients: BTreeSet<String>,
+    has_keys: bool,
 }
 
 #[derive(Deserialize)]
@@ -33,6 +35,12 @@ struct RawRule {
     age: Option<AgeField>,
     #[serde(default)]
     key_groups: Vec<RawKeyGroup>,
+    // The other kinds of keys sops knows: only whether a rule has any matters here.
+    pgp: Option<IgnoredAny>,
+    kms: Option<IgnoredAny>,
+    gcp_kms: Option<IgnoredAny>,
+    azure_keyvault: Option<IgnoredAny>,
+    hc_vault_transit_uri: Option<IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -55,17 +63,41 @@ impl SopsConfig {
         let bytes = safe_fs::read_file(path, safe_fs::SOPS_CONFIG).map_err(|e| e.usage())?;
         let text = String::from_utf8(bytes)
             .map_err(|_| Error::usage(format!("{}: not UTF-8 text", path.display())))?;
-        SopsConfig::parse(&text).map_err(|e| Error::usage(format!("{}: {e}", path.display())))
+        let config = SopsConfig::parse(&text).and_then(|c| c.check_usable().map(|()| c));
+        config.map_err(|e| {
+            Error::usage(format!("{}: {e}", path.display())).with_hint(
+                "fix it so that sops can use it: https://getsops.io/docs/#using-sops-yaml-conf-to-select-kms-pgp-and-age-for-new-files",
+            )
+        })
     }
 
     pub fn parse(text: &str) -> std::result::Result<SopsConfig, String> {
-        let raw: RawConfig = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
+        // The parser's first line says where and what; the rest quotes the file.
+        let raw: RawConfig = serde_saphyr::from_str(text).map_err(|e| {
+            let text = e.to_string();
+            crate::input::bounded_line(&text)
+        })?;
         let rules = raw
             .creation_rules
             .into_iter()
             .map(Rule::from_raw)
             .collect::<std::result::Result<_, _>>()?;
         Ok(SopsConfig { rules })
+    }
+
+    /// Whether sops could encrypt anything with it: at least one creation rule, each
+    /// naming keys. (A config without is still parsed, e.g. to report findings.)
+    fn check_usable(&self) -> std::result::Result<(), String> {
+        if self.rules.is_empty() {
+            return Err("it has no creation_rules, so sops cannot encrypt any file".into());
+        }
+        match self.rules.iter().position(|r| !r.has_keys) {
+            Some(i) => Err(format!(
+                "creation rule {} names no keys (age, key_groups, pgp, kms, ...): sops cannot encrypt with it",
+                i + 1
+            )),
+            None => Ok(()),
+        }
     }
 
     /// The first rule whose `path_regex` matches `rel` (unanchored, as sops does), or
@@ -79,6 +111,16 @@ impl SopsConfig {
 
 impl Rule {
     fn from_raw(raw: RawRule) -> std::result::Result<Rule, String> {
+        let has_keys = [
+            raw.age.is_some(),
+            raw.pgp.is_some(),
+            raw.kms.is_some(),
+            raw.gcp_kms.is_some(),
+            raw.azure_keyvault.is_some(),
+            raw.hc_vault_transit_uri.is_some(),
+            !raw.key_groups.is_empty(),
+        ]
+        .contains(&true);
         let path_regex = raw
             .path_regex
             .map(|re| Regex::new(&re).map_err(|e| format!("invalid path_regex {re:?}: {e}")))
@@ -96,6 +138,7 @@ impl Rule {
         Ok(Rule {
             path_regex,
             age_recipients,
+            has_keys,
         })
     }
 }
@@ -146,7 +189,40 @@ creation_rules:
         let config =
             SopsConfig::parse("creation_rules:\n  - path_regex: ^a$\n    age: age1x\n").unwrap();
         assert!(config.rule_for("b").is_none());
-        let err = SopsConfig::parse("creation_rules:\n  - path_regex: '('\n").unwrap_err();
+        let err =
+            SopsConfig::parse("creation_rules:\n  - path_regex: '('\n    age: a\n").unwrap_err();
         assert!(err.contains("invalid path_regex"), "{err}");
+    }
+
+    #[test]
+    fn configs_sops_cannot_use_are_refused() {
+        for (text, why) in [
+            ("creation_rules: [\n", ""),
+            ("", "no creation_rules"),
+            ("creation_rules: []\n", "no creation_rules"),
+            ("stores: {}\n", "no creation_rules"),
+            (
+                "creation_rules:\n  - path_regex: x\n",
+                "creation rule 1 names no keys",
+            ),
+            (
+                "creation_rules:\n  - age: a\n  - path_regex: y\n",
+                "creation rule 2",
+            ),
+        ] {
+            let err = SopsConfig::parse(text)
+                .and_then(|c| c.check_usable())
+                .err()
+                .unwrap_or_else(|| panic!("{text:?} accepted"));
+            assert!(err.contains(why), "{text:?}: {err}");
+        }
+        for ok in [
+            "creation_rules:\n  - pgp: ABC\n",
+            "creation_rules:\n  - kms: arn:x\n",
+            "creation_rules:\n  - key_groups:\n      - pgp: [ABC]\n",
+        ] {
+            let usable = SopsConfig::parse(ok).and_then(|c| c.check_usable());
+            assert_eq!(usable, Ok(()), "{ok:?}");
+        }
     }
 }

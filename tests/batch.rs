@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use support::control_plane::ControlPlane;
-use support::{TestEnv, serial, shared_control_plane, show, text};
+use support::running::Running;
+use support::{TestEnv, TokenControllerStopped, serial, shared_control_plane, show, text};
 
 /// A kubeconfig with an admin context per cluster, `<cluster>-admin`; `dead` clusters'
 /// contexts point at a closed port.
@@ -383,4 +384,36 @@ fn single_commit_lists_the_clusters_and_names_the_incident() {
         files.trim(),
         "clusters/alpha/break-glass-kubeconfig.enc.yaml\nclusters/beta/break-glass-kubeconfig.enc.yaml"
     );
+}
+
+/// Ctrl-C while several clusters wait after their revocation: every one of them is
+/// finished and committed, none is stranded.
+#[test]
+fn ctrl_c_during_a_batch_finishes_the_revoked_rotations() {
+    let _serial = serial();
+    let cp = shared_control_plane();
+    let env = TestEnv::new().with_git();
+    let kubeconfig = adopted_on_control_plane(&env, cp, &["alpha", "beta"]);
+    let before = env.git(&["rev-parse", "HEAD"]);
+    let stopped = TokenControllerStopped::new(cp);
+    let mut cmd = env.kube_dc_process();
+    cmd.args(["bootstrap", "break-glass", "rotate", "--all", "--jobs", "2"])
+        .args(["--kube-context", "{cluster}-admin", "--timeout", "60s"])
+        .args(["--kubeconfig", kubeconfig.to_str().unwrap()]);
+    let batch = Running::start(cmd);
+    batch.wait_for("[alpha] waiting for the token controller");
+    batch.wait_for("[beta] waiting for the token controller");
+    batch.signal("-INT");
+    batch.wait_for("finishing the rotation");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    drop(stopped);
+    let (code, err) = batch.finish();
+    assert_eq!(code, Some(0), "{err}");
+    let log = env.git(&["log", "--format=%s", &format!("{}..HEAD", before.trim())]);
+    assert_eq!(log.lines().count(), 2, "{log}\n{err}");
+    for name in ["alpha", "beta"] {
+        let file = env.decrypt_to_file(name, &format!("{name}.kubeconfig"));
+        let who = text(&cp.whoami(&file).stdout);
+        assert!(who.ends_with(":break-glass"), "{name}: {who}");
+    }
 }

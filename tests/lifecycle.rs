@@ -9,7 +9,10 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use support::control_plane::ControlPlane;
-use support::{TestEnv, files_under, serial, shared_control_plane, show, text};
+use support::running::Running;
+use support::{
+    TestEnv, TokenControllerStopped, files_under, serial, shared_control_plane, show, text,
+};
 
 const BG_USER: &str = "system:serviceaccount:kube-system:break-glass";
 
@@ -263,27 +266,143 @@ fn use_runs_one_command_as_break_glass_and_propagates_its_exit_code() {
     );
 }
 
-/// SIGSTOPs kube-controller-manager while `f` runs: the token controller stops.
+/// Stops the token controller while `f` runs.
 fn with_token_controller_stopped<T>(cp: &ControlPlane, f: impl FnOnce() -> T) -> T {
-    let (_, kcm) = cp
-        .pids()
-        .iter()
-        .find(|(name, _)| name.contains("controller-manager"))
-        .expect("kcm pid")
-        .clone();
-    let signal = |sig: &str| {
-        assert!(
-            std::process::Command::new("kill")
-                .args([sig, &kcm.to_string()])
-                .status()
-                .unwrap()
-                .success()
-        )
-    };
-    signal("-STOP");
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    signal("-CONT");
-    result.unwrap_or_else(|e| std::panic::resume_unwind(e))
+    let _stopped = TokenControllerStopped::new(cp);
+    f()
+}
+
+/// `rotate beta`, started with the token controller stopped so that it waits after
+/// revoking the token; returned once its stderr says so.
+fn rotation_waiting_after_revoke(env: &TestEnv, cp: &ControlPlane) -> Running {
+    let mut cmd = env.kube_dc_process();
+    cmd.args([
+        "bootstrap",
+        "break-glass",
+        "rotate",
+        "beta",
+        "--timeout",
+        "60s",
+    ])
+    .args(admin(cp, &["--no-commit"]));
+    let rotation = Running::start(cmd);
+    rotation.wait_for("waiting for the token controller");
+    assert!(rotation.said().contains("the old token is revoked"));
+    rotation
+}
+
+#[test]
+fn ctrl_c_after_the_revocation_finishes_the_rotation() {
+    let _serial = serial();
+    let cp = shared_control_plane();
+    let env = TestEnv::new().with_git();
+    adopt_ok(&env, cp, "beta");
+    let old_token = cluster_token(cp);
+    let stopped = TokenControllerStopped::new(cp);
+    let rotation = rotation_waiting_after_revoke(&env, cp);
+    rotation.signal("-INT");
+    rotation.wait_for("finishing the rotation");
+    std::thread::sleep(Duration::from_millis(300));
+    drop(stopped);
+    let (code, err) = rotation.finish();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("Press Ctrl-C again to abort"), "{err}");
+    let kubeconfig = env.decrypt_to_file("beta", "rotated.kubeconfig");
+    assert_eq!(text(&cp.whoami(&kubeconfig).stdout), BG_USER);
+    assert_ne!(cluster_token(cp), old_token, "not rotated");
+}
+
+#[test]
+fn a_second_ctrl_c_after_the_revocation_prints_the_recovery() {
+    let _serial = serial();
+    let cp = shared_control_plane();
+    let env = TestEnv::new().with_git();
+    adopt_ok(&env, cp, "beta");
+    let before = std::fs::read(env.break_glass_file("beta")).unwrap();
+    let (code, err) = with_token_controller_stopped(cp, || {
+        let rotation = rotation_waiting_after_revoke(&env, cp);
+        rotation.signal("-INT");
+        rotation.wait_for("finishing the rotation");
+        rotation.signal("-INT");
+        rotation.finish()
+    });
+    assert_eq!(code, Some(1), "never exit 130 silently: {err}");
+    assert!(err.contains("abandoned (Ctrl-C twice)"), "{err}");
+    assert!(err.contains("ALREADY REVOKED"), "{err}");
+    assert!(
+        err.contains("recover with:\n  kube-dc bootstrap break-glass adopt beta"),
+        "{err}"
+    );
+    unchanged_and_recoverable(&env, cp, &before);
+}
+
+/// Ctrl-C while rotate is still checking (nothing revoked) stops it at once, as always.
+#[test]
+fn ctrl_c_before_the_revocation_stops_at_once() {
+    let _serial = serial();
+    let cp = shared_control_plane();
+    let env = TestEnv::new().with_git();
+    adopt_ok(&env, cp, "beta");
+    let uid = secret_uid(cp);
+    // A --server that accepts connections and never answers: the check before the
+    // revocation waits there.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = format!("https://{}", silent.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for connection in silent.incoming() {
+            held.push(connection);
+        }
+    });
+    let kc = cp.admin_kubeconfig().to_str().unwrap();
+    let mut cmd = env.kube_dc_process();
+    cmd.args([
+        "bootstrap",
+        "break-glass",
+        "rotate",
+        "beta",
+        "--kubeconfig",
+        kc,
+    ])
+    .args(["--server", &server, "--no-commit"]);
+    let rotation = Running::start(cmd);
+    rotation.wait_for(&format!("verifying the kubeconfig against {server}"));
+    let started = Instant::now();
+    rotation.signal("-INT");
+    let (code, err) = rotation.finish();
+    assert_eq!(code, Some(130), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(3), "{err}");
+    assert!(err.contains("interrupted (Ctrl-C)"), "{err}");
+    assert!(!err.contains("ALREADY REVOKED"), "{err}");
+    assert_eq!(secret_uid(cp), uid, "revoked although interrupted before");
+}
+
+#[test]
+fn rotate_checks_the_target_file_before_revoking() {
+    let _serial = serial();
+    let cp = shared_control_plane();
+    let env = TestEnv::new().with_git();
+    adopt_ok(&env, cp, "beta");
+    let uid = secret_uid(cp);
+    let kubeconfig = env.decrypt_to_file("beta", "current.kubeconfig");
+    let file = env.break_glass_file("beta");
+    std::fs::remove_file(&file).unwrap();
+    std::fs::create_dir(&file).unwrap();
+    let out = bg(&env, cp, &admin(cp, &["rotate", "beta", "--no-commit"]));
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("rotate stopped before revoking anything"),
+        "{err}"
+    );
+    assert!(err.contains("is not a regular file"), "{err}");
+    assert!(!err.contains("ALREADY REVOKED"), "{err}");
+    assert_eq!(
+        secret_uid(cp),
+        uid,
+        "revoked although the file cannot be written"
+    );
+    assert_eq!(text(&cp.whoami(&kubeconfig).stdout), BG_USER);
 }
 
 #[test]
@@ -322,14 +441,18 @@ fn rotate_failing_after_the_revocation_says_so_and_how_to_recover() {
         cp.server_url()
     );
     assert!(err.contains(&recovery), "{err}");
+    unchanged_and_recoverable(&env, cp, &before);
+}
+
+/// After a rotation that stopped past the revocation: beta's file is as `before`, and
+/// the recovery the error prints (adopt) gives a working credential.
+fn unchanged_and_recoverable(env: &TestEnv, cp: &ControlPlane, before: &[u8]) {
     assert_eq!(
         std::fs::read(env.break_glass_file("beta")).unwrap(),
         before,
-        "file changed by a failed rotate"
+        "file changed by a rotate that stopped"
     );
-
-    // The printed recovery works.
-    adopt_ok(&env, cp, "beta");
+    adopt_ok(env, cp, "beta");
     let kubeconfig = env.decrypt_to_file("beta", "recovered.kubeconfig");
     assert_eq!(text(&cp.whoami(&kubeconfig).stdout), BG_USER);
 }

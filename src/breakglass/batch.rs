@@ -10,6 +10,7 @@ use futures::stream::{self, StreamExt};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
 
+use super::interrupt::Interrupts;
 use super::lifecycle::{Outcome, Progress, Step, Target};
 use super::mint::{self, RotateArgs, StderrProgress, Via, describe};
 use crate::error::{Context as _, Error, Result};
@@ -60,20 +61,48 @@ pub fn select(fleet: &Fleet, patterns: &[String], all: bool) -> Result<Vec<Clust
     Ok(chosen)
 }
 
-/// `*` matches any run of characters but `/`, `?` one such character.
+/// `*` matches any run of characters but `/`, `?` one such character. As neither
+/// matches `/`, pattern and name match segment by segment.
 fn glob_match(pattern: &str, name: &str) -> bool {
-    fn go(p: &[u8], n: &[u8]) -> bool {
-        match (p.first(), n.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => {
-                go(&p[1..], n) || (n.first().is_some_and(|c| *c != b'/') && go(p, &n[1..]))
-            }
-            (Some(b'?'), Some(c)) if *c != b'/' => go(&p[1..], &n[1..]),
-            (Some(a), Some(b)) if a == b => go(&p[1..], &n[1..]),
-            _ => false,
+    let (mut patterns, mut names) = (pattern.split('/'), name.split('/'));
+    loop {
+        match (patterns.next(), names.next()) {
+            (None, None) => return true,
+            (Some(p), Some(n)) if segment_match(p.as_bytes(), n.as_bytes()) => {}
+            _ => return false,
         }
     }
-    go(pattern.as_bytes(), name.as_bytes())
+}
+
+/// Glob matching without recursion: on a mismatch only the last `*` seen takes one more
+/// character (an earlier one never needs to: the last can absorb whatever it would), so
+/// the time is at most pattern length times name length, never exponential.
+fn segment_match(p: &[u8], n: &[u8]) -> bool {
+    let (mut pi, mut ni) = (0, 0);
+    // Where to resume after the last `*`: pattern index after it, name index it reached.
+    let mut star: Option<(usize, usize)> = None;
+    while let Some(&c) = n.get(ni) {
+        match p.get(pi) {
+            Some(b'*') => {
+                pi += 1;
+                star = Some((pi, ni));
+            }
+            Some(&q) if q == b'?' || q == c => {
+                pi += 1;
+                ni += 1;
+            }
+            _ => match star {
+                Some((after, taken)) => {
+                    pi = after;
+                    ni = taken + 1;
+                    star = Some((after, ni));
+                }
+                None => return false,
+            },
+        }
+    }
+    p.get(pi..)
+        .is_some_and(|rest| rest.iter().all(|&c| c == b'*'))
 }
 
 /// One cluster's result, for the summary.
@@ -102,13 +131,14 @@ pub async fn rotate(
     fleet: &Fleet,
     clusters: Vec<Cluster>,
     args: &RotateArgs,
+    interrupts: &Interrupts,
     ui: &mut Ui,
 ) -> Result<u8> {
     let (targets, unusable): (Vec<_>, Vec<_>) = clusters
         .into_iter()
         .map(|c| {
             let name = c.name().clone();
-            mint::rotation_target(c, args, None, false).map_err(|e| (name, e))
+            mint::rotation_target(c, args, None, false, interrupts).map_err(|e| (name, e))
         })
         .partition(|t| t.is_ok());
     let targets: Vec<Target> = targets.into_iter().filter_map(|t| t.ok()).collect();
@@ -348,5 +378,59 @@ mod tests {
         assert!(glob_match("prod-?", "prod-1"));
         assert!(!glob_match("prod-?", "prod-12"));
         assert!(!glob_match("eu/*", "us/dc1"));
+        assert!(glob_match("a*b*c", "aXbYc"));
+        assert!(glob_match("*x*", "abxcd"));
+        assert!(!glob_match("a*b", "acbd"));
+        assert!(glob_match("", ""));
+        assert!(!glob_match("", "a"));
+        assert!(glob_match("e?/d*", "eu/dc1"));
+        assert!(!glob_match("eu", "eu/dc1"));
+    }
+
+    #[test]
+    fn a_hostile_glob_takes_milliseconds() {
+        let pattern = format!("{}b", "*a".repeat(200));
+        let name = "a".repeat(10_000);
+        let started = Instant::now();
+        assert!(!glob_match(&pattern, &name));
+        assert!(!glob_match(&format!("{pattern}/*"), &format!("{name}/x")));
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "took {:?}",
+            started.elapsed()
+        );
+    }
+
+    /// The obvious exponential definition, as the reference for small inputs.
+    fn reference(p: &[u8], n: &[u8]) -> bool {
+        match (p.split_first(), n.split_first()) {
+            (None, None) => true,
+            (Some((b'*', rest)), _) => {
+                reference(rest, n)
+                    || n.split_first()
+                        .is_some_and(|(c, tail)| *c != b'/' && reference(p, tail))
+            }
+            (Some((b'?', rest)), Some((c, tail))) if *c != b'/' => reference(rest, tail),
+            (Some((a, rest)), Some((b, tail))) if a == b => reference(rest, tail),
+            _ => false,
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn glob_agrees_with_the_reference(pattern in "[ab*?/]{0,12}", name in "[ab/]{0,12}") {
+            proptest::prop_assert_eq!(
+                glob_match(&pattern, &name),
+                reference(pattern.as_bytes(), name.as_bytes())
+            );
+        }
+
+        #[test]
+        fn glob_is_fast_on_any_input(pattern in "[a*?]{0,300}", len in 0usize..5000) {
+            let name = "a".repeat(len);
+            let started = Instant::now();
+            let _ = glob_match(&pattern, &name);
+            proptest::prop_assert!(started.elapsed() < Duration::from_millis(200));
+        }
     }
 }

@@ -43,6 +43,9 @@ struct Report {
 
 pub fn run(fleet: &Fleet, args: &CheckArgs, ui: &mut Ui) -> Result<()> {
     let cwd = std::env::current_dir().context(|| "current directory".into())?;
+    if !args.staged {
+        require_existing(&args.paths)?;
+    }
     let filters = relative_to_root(fleet.root(), &cwd, &args.paths)?;
     let report = if args.staged {
         check_staged(fleet, &filters)?
@@ -56,6 +59,18 @@ pub fn run(fleet: &Fleet, args: &CheckArgs, ui: &mut Ui) -> Result<()> {
         n => Err(Error::failed(format!(
             "break-glass check: {n} problem(s) found"
         ))),
+    }
+}
+
+/// A work-tree path that does not exist is a typo, not a clean result. (Staged paths may
+/// be deletions.)
+fn require_existing(paths: &[PathBuf]) -> Result<()> {
+    match paths.iter().find(|p| std::fs::symlink_metadata(p).is_err()) {
+        Some(missing) => Err(Error::usage(format!(
+            "{} does not exist: nothing to check",
+            crate::input::quoted(&missing.to_string_lossy())
+        ))),
+        None => Ok(()),
     }
 }
 

@@ -7,11 +7,15 @@ use std::time::Duration;
 use kube::Client;
 use secrecy::{ExposeSecret, SecretString};
 
+use super::interrupt::Interrupts;
 use super::self_rotation::Stage;
+use crate::atomic;
 use crate::breakglass;
 use crate::cluster::{self, AdminAccess, Connection, Identity, MintedToken};
+use crate::cluster_config::EXTERNAL_URL_KEY;
 use crate::error::{Error, Result};
-use crate::fleet::{Cluster, ClusterName};
+use crate::fleet::{BREAK_GLASS_FILE, Cluster, ClusterName};
+use crate::input::ServerUrl;
 use crate::kubeconfig::{self, BreakGlassCredential};
 use crate::sops::Sops;
 
@@ -51,10 +55,12 @@ pub struct Target {
     pub cluster: Cluster,
     pub access: AdminAccess,
     /// `--server`: the URL to embed, overriding every other source.
-    pub server: Option<String>,
+    pub server: Option<ServerUrl>,
     pub token_timeout: Duration,
     pub verify: bool,
     pub identity: Identity,
+    /// Ctrl-C handling of the run this target belongs to.
+    pub interrupts: Interrupts,
 }
 
 /// What adopt/rotate leave behind, for the summary and the commit message.
@@ -89,14 +95,46 @@ pub async fn rotate(sops: &Sops, target: &Target, progress: &dyn Progress) -> Re
     if let (Some(old), true) = (&old, target.verify) {
         check_server_before_revoking(target, &server, old, progress).await?;
     }
+    check_writable(&target.cluster)?;
     let after_revoke = async {
         let minted = remint(&conn.client, target, old.as_ref(), progress).await?;
         finish(sops, target, server, minted, progress).await
     };
-    after_revoke.await.map_err(|e| match &old {
+    let stranded = |e| match &old {
         Some(_) => revoked_error(e, target),
         None => e,
-    })
+    };
+    target
+        .interrupts
+        .after_revoking(name.as_str(), after_revoke, stranded)
+        .await
+}
+
+/// What the end of a rotation needs from the file system, checked while nothing is
+/// revoked: the break-glass file is one the atomic write may replace, and its directory
+/// takes a new file.
+fn check_writable(cluster: &Cluster) -> Result<()> {
+    let stop = |why: &str| {
+        Error::failed(format!(
+            "rotate stopped before revoking anything: {why}; nothing was changed on cluster {}",
+            cluster.name()
+        ))
+    };
+    let dir = cluster.open_dir()?;
+    atomic::check_target(&dir, BREAK_GLASS_FILE).map_err(|e| match e.hint() {
+        Some(hint) => stop(e.message()).with_hint(hint),
+        None => stop(e.message()),
+    })?;
+    let (_, probe) = dir
+        .create_unique(".kube-dc-write-check-", ".tmp")
+        .map_err(|e| {
+            stop(&format!(
+                "cannot create a file in {}: {e}",
+                dir.path().display()
+            ))
+        })?;
+    let _ = dir.unlink(std::ffi::OsStr::new(&probe));
+    Ok(())
 }
 
 /// The fleet side first (nothing touches the cluster if it cannot work), then the admin
@@ -140,11 +178,12 @@ pub(super) async fn remint(
 pub(super) async fn finish(
     sops: &Sops,
     target: &Target,
-    server: String,
+    server: ServerUrl,
     minted: MintedToken,
     progress: &dyn Progress,
 ) -> Result<Outcome> {
     let name = target.cluster.name();
+    let server = server.to_string();
     let credential = BreakGlassCredential {
         server: server.clone(),
         ca_pem: minted.ca_pem,
@@ -217,77 +256,80 @@ pub(super) async fn preflight(sops: &Sops, target: &Target, progress: &dyn Progr
 }
 
 /// `--server`, else `KUBE_API_EXTERNAL_URL`, else the URL in the existing file, else the
-/// kube context's server. Never empty.
+/// kube context's server. Whichever it is must be an https URL: the token is sent there.
 async fn resolve_server(
     sops: &Sops,
     target: &Target,
     conn: &Connection,
     progress: &dyn Progress,
-) -> Result<String> {
+) -> Result<ServerUrl> {
     let name = target.cluster.name();
-    let from_config = target
-        .cluster
-        .config()?
-        .get("KUBE_API_EXTERNAL_URL")
-        .map(String::from);
-    let server = match (target.server.clone(), from_config) {
-        (Some(flag), _) => flag,
-        (None, Some(configured)) => configured,
-        (None, None) => match existing_server(sops, &target.cluster, progress).await {
-            Some(existing) => existing,
-            None => conn.server.clone(),
-        },
+    let config_path = target.cluster.config_path();
+    let (server, source) = if let Some(flag) = &target.server {
+        (flag.clone(), "--server".to_string())
+    } else if let Some(configured) = target.cluster.config()?.external_url() {
+        let source = format!("{EXTERNAL_URL_KEY} in {}", config_path.display());
+        (configured, source)
+    } else if let Some(existing) = existing_server(sops, &target.cluster, progress).await? {
+        let source = format!("the existing {}", target.cluster.break_glass_rel());
+        (existing, source)
+    } else {
+        let source = format!("the server of kube context {:?}", conn.context);
+        let url = ServerUrl::parse(&conn.server).map_err(|why| refused(&source, &why, name))?;
+        (url, source)
     };
-    let server = server.trim_end_matches('/').to_string();
-    if server.is_empty() {
-        return Err(Error::usage(format!("no server URL for cluster {name}"))
-            .with_hint("pass --server https://..."));
-    }
-    if is_loopback(&server) {
+    if server.is_loopback() {
+        let fix = match target.server {
+            Some(_) => "pass a --server that other machines can reach".to_string(),
+            None if source.starts_with(EXTERNAL_URL_KEY) => {
+                format!("change {EXTERNAL_URL_KEY} in {}", config_path.display())
+            }
+            None => format!(
+                "set {EXTERNAL_URL_KEY} in {} or pass --server",
+                config_path.display()
+            ),
+        };
         progress.step(
             name,
             Step::Warning(format!(
-                "the server URL {server} is a loopback address: the kubeconfig will only work on this machine (set KUBE_API_EXTERNAL_URL in {} or pass --server)",
-                target.cluster.config_path().display()
+                "the server URL {server} ({source}) is a loopback address: the kubeconfig will only work on this machine ({fix})"
             )),
         );
     }
     Ok(server)
 }
 
+/// A server URL from `source` that is not fit to receive the token.
+pub(super) fn refused(source: &str, why: &str, name: &ClusterName) -> Error {
+    Error::usage(format!(
+        "{source} is refused as the server URL for cluster {name}: {why}"
+    ))
+    .with_hint(format!(
+        "pass --server https://<host>:<port> or set {EXTERNAL_URL_KEY} in the cluster's cluster-config.env"
+    ))
+}
+
+/// The server URL of the break-glass file, when there is one that decrypts; an error
+/// when that URL is unfit (its text is decrypted content: never quoted).
 async fn existing_server(
     sops: &Sops,
     cluster: &Cluster,
     progress: &dyn Progress,
-) -> Option<String> {
+) -> Result<Option<ServerUrl>> {
     if !cluster.break_glass_path().exists() {
-        return None;
+        return Ok(None);
     }
     match breakglass::open(sops, cluster).await {
-        Ok(existing) => Some(existing.server),
+        Ok(existing) => ServerUrl::parse(&existing.server).map(Some).map_err(|why| {
+            let source = format!("the server URL in {}", cluster.break_glass_rel());
+            refused(&source, &why, cluster.name())
+        }),
         Err(e) => {
             let why = e.message().lines().next().unwrap_or_default().to_string();
             progress.step(cluster.name(), Step::Warning(format!("cannot read the server URL from the existing file ({why}); using the kube context's")));
-            None
+            Ok(None)
         }
     }
-}
-
-fn is_loopback(server: &str) -> bool {
-    let host = server.split("://").nth(1).unwrap_or(server);
-    let host = host.split('/').next().unwrap_or_default();
-    let host = if host.starts_with('[') {
-        host.split(']')
-            .next()
-            .unwrap_or_default()
-            .trim_start_matches('[')
-    } else {
-        host.split(':').next().unwrap_or_default()
-    };
-    host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// With the kubeconfig itself: it authenticates as the break-glass account and may do
@@ -334,7 +376,7 @@ pub(super) fn framed(e: Error, meaning: String) -> Error {
 /// wrong CA cannot strand the fleet, try them first with the current token.
 async fn check_server_before_revoking(
     target: &Target,
-    server: &str,
+    server: &ServerUrl,
     current: &MintedToken,
     progress: &dyn Progress,
 ) -> Result<()> {
@@ -419,28 +461,4 @@ fn revoked_error(e: Error, target: &Target) -> Error {
         target.cluster.break_glass_rel()
     ))
     .with_hint(format!("once the cause is fixed, recover with:\n  {command}\n(adopt re-reads the current token Secret)"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn loopback_detection() {
-        for url in [
-            "https://127.0.0.1:6443",
-            "https://localhost:6443",
-            "https://[::1]:6443",
-            "https://127.5.5.5",
-        ] {
-            assert!(is_loopback(url), "{url}");
-        }
-        for url in [
-            "https://kube-api.example:6443",
-            "https://10.0.0.1:6443",
-            "https://[2001:db8::1]:6443",
-        ] {
-            assert!(!is_loopback(url), "{url}");
-        }
-    }
 }

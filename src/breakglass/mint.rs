@@ -7,12 +7,14 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use super::batch;
+use super::interrupt::{self, Interrupts};
 use super::lifecycle::{self, Outcome, Progress, Step, Target};
 use super::self_rotation::{self, Stage};
 use crate::cluster::{AdminAccess, Identity, Manifest};
 use crate::error::{Context as _, Error, Result};
 use crate::fleet::{Cluster, ClusterName, Fleet};
 use crate::git::{self, Action, CommitArgs, Recorder};
+use crate::input::{self, ServerUrl};
 use crate::sops::Sops;
 use crate::ui::{OutputFormat, Style, Ui};
 
@@ -31,7 +33,7 @@ pub struct AccessArgs {
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
     /// How long to wait for the token controller to fill the token Secret.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = input::token_timeout)]
     pub timeout: Duration,
     /// Do not check the new kubeconfig against the cluster before writing it (for a server
     /// URL that is not reachable from here).
@@ -51,8 +53,8 @@ pub struct AdoptArgs {
     pub cluster: String,
     /// API server URL to embed (default: KUBE_API_EXTERNAL_URL in cluster-config.env, else
     /// the URL in the existing file, else the kube context's server).
-    #[arg(long, value_name = "URL")]
-    pub server: Option<String>,
+    #[arg(long, value_name = "URL", value_parser = input::server_flag)]
+    pub server: Option<ServerUrl>,
     #[command(flatten)]
     pub access: AccessArgs,
 }
@@ -82,7 +84,7 @@ pub async fn adopt(fleet: &Fleet, args: &AdoptArgs, ui: &mut Ui) -> Result<()> {
 pub fn target(
     cluster: Cluster,
     access: &AccessArgs,
-    server: Option<String>,
+    server: Option<ServerUrl>,
     single: bool,
 ) -> Result<Target> {
     let context = admin_context(&cluster, access.kube_context.as_deref(), single)?;
@@ -97,8 +99,9 @@ fn target_reached_by(
     cluster: Cluster,
     admin: AdminAccess,
     access: &AccessArgs,
-    server: Option<String>,
+    server: Option<ServerUrl>,
 ) -> Result<Target> {
+    // Reading the config checks its values (server URL, namespace) before anything runs.
     let identity = Identity::for_config(&cluster.config()?);
     Ok(Target {
         cluster,
@@ -107,6 +110,7 @@ fn target_reached_by(
         token_timeout: access.timeout,
         verify: !access.no_verify,
         identity,
+        interrupts: Interrupts::default(),
     })
 }
 
@@ -170,6 +174,10 @@ pub fn record(
     commits: Commits,
     ui: &mut Ui,
 ) -> Result<()> {
+    if done.is_empty() {
+        // Nothing was written: nothing to commit or push, and nothing to say about it.
+        return Ok(());
+    }
     let rels: Vec<String> = done
         .iter()
         .map(|(t, _)| t.cluster.break_glass_rel())
@@ -245,14 +253,12 @@ pub async fn dry_run(action: Action, target: &Target, ui: &mut Ui) -> Result<()>
 
 /// The server a real run would embed, as far as it is known without decrypting.
 fn planned_server(target: &Target, context_server: &str) -> String {
-    let configured = || {
-        let config = target.cluster.config().ok()?;
-        config.get("KUBE_API_EXTERNAL_URL").map(String::from)
-    };
+    let configured = || target.cluster.config().ok()?.external_url();
     target
         .server
         .clone()
         .or_else(configured)
+        .map(|url| url.to_string())
         .unwrap_or_else(|| format!("{context_server} (or the URL in the existing file)"))
 }
 
@@ -276,8 +282,8 @@ pub struct RotateArgs {
     #[arg(long, short, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
     /// API server URL to embed (one cluster only; see adopt).
-    #[arg(long, value_name = "URL")]
-    pub server: Option<String>,
+    #[arg(long, value_name = "URL", value_parser = input::server_flag)]
+    pub server: Option<ServerUrl>,
     /// Summary format; `json` is documented in docs/json-output.md.
     #[arg(long, short, value_enum, default_value_t)]
     pub output: OutputFormat,
@@ -324,25 +330,42 @@ pub async fn rotate(fleet: &Fleet, args: &RotateArgs, ui: &mut Ui) -> Result<u8>
     if args.via == Via::BreakGlass {
         check_self_rotation_flags(args)?;
     }
+    // From here on a Ctrl-C after a revocation finishes the rotation or says how to
+    // recover; a dry run revokes nothing and keeps the default.
+    let interrupts = match args.access.dry_run {
+        true => Interrupts::default(),
+        false => Interrupts::catch()?,
+    };
     if let [cluster] = clusters.as_slice() {
-        let target = rotation_target(cluster.clone(), args, args.server.clone(), true)?;
+        let target = rotation_target(
+            cluster.clone(),
+            args,
+            args.server.clone(),
+            true,
+            &interrupts,
+        )?;
         return rotate_one(fleet, target, args, ui).await.map(|()| 0);
     }
-    batch::rotate(fleet, clusters, args, ui).await
+    batch::rotate(fleet, clusters, args, &interrupts, ui).await
 }
 
 /// The target of one cluster's rotation; `single` as for [`target`].
 pub(super) fn rotation_target(
     cluster: Cluster,
     args: &RotateArgs,
-    server: Option<String>,
+    server: Option<ServerUrl>,
     single: bool,
+    interrupts: &Interrupts,
 ) -> Result<Target> {
-    match args.via {
-        Via::Admin => target(cluster, &args.access, server, single),
+    let mut target = match args.via {
+        Via::Admin => target(cluster, &args.access, server, single)?,
         // No admin access: the break-glass file is the login.
-        Via::BreakGlass => target_reached_by(cluster, AdminAccess::default(), &args.access, server),
-    }
+        Via::BreakGlass => {
+            target_reached_by(cluster, AdminAccess::default(), &args.access, server)?
+        }
+    };
+    target.interrupts = interrupts.clone();
+    Ok(target)
 }
 
 /// Rotates one target the way `via` says.
@@ -352,10 +375,14 @@ pub(super) async fn rotate_via(
     target: &Target,
     progress: &dyn Progress,
 ) -> Result<Outcome> {
-    match via {
-        Via::Admin => lifecycle::rotate(sops, target, progress).await,
-        Via::BreakGlass => self_rotation::rotate(sops, target, progress).await,
-    }
+    // A bug in one cluster's rotation must not take the others of a batch down with it.
+    interrupt::catch_panic(async {
+        match via {
+            Via::Admin => lifecycle::rotate(sops, target, progress).await,
+            Via::BreakGlass => self_rotation::rotate(sops, target, progress).await,
+        }
+    })
+    .await
 }
 
 /// The plan `--dry-run` prints for one target.

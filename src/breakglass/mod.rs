@@ -2,6 +2,7 @@
 
 pub mod batch;
 pub mod check;
+pub mod interrupt;
 pub mod lifecycle;
 pub mod live;
 pub mod mint;

@@ -23,6 +23,7 @@ use super::lifecycle::{self, Outcome, Progress, Step, Target, framed};
 use crate::breakglass;
 use crate::cluster::{self, Manifest};
 use crate::error::{Error, Result};
+use crate::input::ServerUrl;
 use crate::kubeconfig::{self, BreakGlassCredential};
 use crate::sops::Sops;
 
@@ -85,7 +86,7 @@ pub async fn rotate(sops: &Sops, target: &Target, progress: &dyn Progress) -> Re
     let user = cluster::whoami(&client)
         .await
         .map_err(|e| unusable_file(e, target))?;
-    let server = target.server.clone().unwrap_or(current.server);
+    let server = target.server.clone().unwrap_or(current);
     let stand_in = target.identity.temporary();
     if user == stand_in.username() {
         let file = target.cluster.break_glass_rel();
@@ -123,7 +124,7 @@ async fn swap_in_stand_in(
     sops: &Sops,
     target: &Target,
     client: &Client,
-    server: &str,
+    server: &ServerUrl,
     progress: &dyn Progress,
 ) -> Result<()> {
     let name = target.cluster.name();
@@ -148,7 +149,7 @@ async fn swap_in_stand_in(
 async fn replace(
     sops: &Sops,
     target: &Target,
-    server: String,
+    server: ServerUrl,
     progress: &dyn Progress,
 ) -> Result<Outcome> {
     progress.step(target.cluster.name(), Step::SelfRotation(Stage::Replace));
@@ -165,11 +166,16 @@ async fn remove_stand_in(sops: &Sops, target: &Target) -> Result<()> {
     cluster::remove(&client, &target.identity.temporary()).await
 }
 
-/// A client with the credential the break-glass file holds now.
-async fn from_file(sops: &Sops, target: &Target) -> Result<(Client, BreakGlassCredential)> {
+/// A client with the credential the break-glass file holds now, and its server URL,
+/// which must be fit to receive the token before anything is sent.
+async fn from_file(sops: &Sops, target: &Target) -> Result<(Client, ServerUrl)> {
     let credential = breakglass::open(sops, &target.cluster).await?;
+    let server = ServerUrl::parse(&credential.server).map_err(|why| {
+        let source = format!("the server URL in {}", target.cluster.break_glass_rel());
+        lifecycle::refused(&source, &why, target.cluster.name())
+    })?;
     let config = kubeconfig::build(target.cluster.name(), &credential);
-    Ok((cluster::connect_with(config).await?, credential))
+    Ok((cluster::connect_with(config).await?, server))
 }
 
 fn admin_rotation_hint(target: &Target) -> String {

@@ -42,7 +42,7 @@ pub struct StatusArgs {
     #[arg(long, short, value_enum, default_value_t)]
     pub output: StatusFormat,
     /// Mark tokens older than this (time since the last commit of the file), e.g. 90d, 12h.
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::input::max_age)]
     pub max_age: Option<Duration>,
     /// Exit 1 when any cluster is not adopted, too old, uncommitted, unpushed,
     /// undecryptable, not encrypted, or encrypted to other recipients than .sops.yaml says.
@@ -153,6 +153,9 @@ pub struct SopsInfo {
 pub struct Decryption {
     pub ok: bool,
     pub error: Option<String>,
+    /// What to do about `error` (e.g. how to provide an age key): the problem's fix.
+    #[serde(skip)]
+    pub fix: Option<String>,
 }
 
 /// `status --all`: the fleet-wide report.
@@ -230,11 +233,17 @@ fn usable(status: &ClusterStatus) -> Result<()> {
     {
         return Err(Error::failed(problem.message.clone()).with_hint(problem.fix.clone()));
     }
+    // The report above already shows sops' words and the fix: say it once.
     match &status.decryption {
-        Some(Decryption { ok: false, error }) => {
-            Err(Error::failed(error.clone().unwrap_or_else(|| {
-                format!("cannot decrypt {}", status.file)
-            })))
+        Some(Decryption { ok: false, fix, .. }) => {
+            let err = Error::failed(format!(
+                "cannot decrypt {} (the problem is shown above)",
+                status.file
+            ));
+            Err(match fix {
+                Some(fix) => err.with_hint(fix.clone()),
+                None => err,
+            })
         }
         _ => Ok(()),
     }
@@ -516,7 +525,8 @@ async fn decrypt_all(
     if todo.is_empty() {
         return Ok(());
     }
-    let sops = Sops::locate(fleet.root()).await?;
+    // In-process decryption: status works where sops is not installed.
+    let sops = Sops::for_reading(fleet.root())?;
     let limit = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
     let permits = Arc::new(Semaphore::new(limit));
     let progress = progress_bar(todo.len());
@@ -538,12 +548,14 @@ async fn decrypt_all(
                 status.decryption = Some(Decryption {
                     ok: true,
                     error: None,
+                    fix: None,
                 });
             }
             Err(e) => {
                 status.decryption = Some(Decryption {
                     ok: false,
-                    error: Some(e.to_string()),
+                    error: Some(e.message().to_string()),
+                    fix: e.hint().map(String::from),
                 })
             }
         }
@@ -639,12 +651,15 @@ fn judge(status: &mut ClusterStatus, max_age: Option<Duration>, git: &GitFacts) 
     if let Some(Decryption {
         ok: false,
         error: Some(error),
+        fix,
     }) = &status.decryption
     {
         add(
             ProblemKind::Undecryptable,
             error.clone(),
-            "see the message; restore the file from Git or re-run adopt".into(),
+            fix.clone().unwrap_or_else(|| {
+                "see the message; restore the file from Git or re-run adopt".into()
+            }),
         );
     }
     if let Some(live) = &status.live

@@ -8,7 +8,9 @@ mod support;
 
 mod files;
 mod harness;
+mod inputs;
 mod names;
 mod scanner;
 mod secrets;
 mod session;
+mod timing;

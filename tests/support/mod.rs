@@ -9,7 +9,17 @@ use std::process::Command;
 pub const FIXTURE_KEY: &str = "TEST-ONLY-age-key.txt";
 
 pub mod canary;
+pub mod running;
 pub mod schema;
+
+/// Sends `sig` (e.g. `-STOP`) to process `pid`.
+pub fn kill(sig: &str, pid: u32) {
+    let status = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {sig} {pid}");
+}
 
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -180,6 +190,16 @@ impl TestEnv {
         ]
     }
 
+    /// [`TestEnv::kube_dc`] as a plain process, to run in the background.
+    pub fn kube_dc_process(&self) -> Command {
+        let mut cmd = Command::new(kube_dc_bin());
+        cmd.env_clear()
+            .envs(self.base_env())
+            .env("SOPS_AGE_KEY_FILE", &self.age_key)
+            .current_dir(&self.fleet);
+        cmd
+    }
+
     /// `kube-dc` with the hermetic environment and the fixture key; cwd is the fleet.
     pub fn kube_dc(&self) -> assert_cmd::Command {
         let mut cmd = assert_cmd::Command::new(kube_dc_bin());
@@ -187,6 +207,15 @@ impl TestEnv {
             .envs(self.base_env())
             .env("SOPS_AGE_KEY_FILE", &self.age_key)
             .current_dir(&self.fleet);
+        // `KUBE_DC_SOPS_DECRYPT=binary cargo test ...` runs the tests on the sops binary;
+        // `KUBE_DC_TEST_WITHOUT_SOPS=1` runs kube-dc with no sops to find (use, status).
+        if let Ok(mode) = std::env::var("KUBE_DC_SOPS_DECRYPT") {
+            cmd.env("KUBE_DC_SOPS_DECRYPT", mode);
+        }
+        if std::env::var_os("KUBE_DC_TEST_WITHOUT_SOPS").is_some() {
+            cmd.env("PATH", "/usr/local/bin:/usr/bin:/bin")
+                .env_remove("KUBE_DC_SOPS");
+        }
         cmd
     }
 
@@ -247,6 +276,28 @@ use control_plane::ControlPlane;
 /// One control plane per test binary, shared by its tests, which take [`serial`] because
 /// the break-glass objects have fixed names. A static is never dropped: the control
 /// plane's watchdog (`up.sh --owner-pid`) stops it when the test process exits.
+/// kube-controller-manager SIGSTOPped, so that the token controller fills no Secret,
+/// until this is dropped (also when a test fails).
+pub struct TokenControllerStopped(u32);
+
+impl TokenControllerStopped {
+    pub fn new(cp: &ControlPlane) -> TokenControllerStopped {
+        let (_, pid) = cp
+            .pids()
+            .iter()
+            .find(|(name, _)| name.contains("controller-manager"))
+            .expect("kcm pid");
+        kill("-STOP", *pid);
+        TokenControllerStopped(*pid)
+    }
+}
+
+impl Drop for TokenControllerStopped {
+    fn drop(&mut self) {
+        kill("-CONT", self.0);
+    }
+}
+
 pub fn shared_control_plane() -> &'static ControlPlane {
     static CP: std::sync::OnceLock<ControlPlane> = std::sync::OnceLock::new();
     CP.get_or_init(ControlPlane::start)
