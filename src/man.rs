@@ -38,7 +38,7 @@ const ENVIRONMENT: &[(&str, &str)] = &[
     ),
     (
         "KUBE_DC_SOPS",
-        "The sops binary to run (default: sops on PATH).",
+        "The sops binary for encryption and for the decryption fallback (default: sops on PATH); KUBE_DC_SOPS_DECRYPT=binary decrypts with it instead of in-process.",
     ),
     (
         "SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, SOPS_AGE_KEY_CMD, SOPS_AGE_SSH_PRIVATE_KEY_FILE",
