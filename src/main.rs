@@ -1,11 +1,19 @@
+// Hostile input must not panic the tool (issue 10); unit tests may.
+#![warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![cfg_attr(
+    test,
+    allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use kube_dc::cli::{self, Cli};
 use kube_dc::ui::{ColorChoice, Style};
 
 fn main() -> ExitCode {
+    // `COMPLETE=<shell> kube-dc`: completion answers, before anything else runs.
+    clap_complete::CompleteEnv::with_factory(Cli::command).complete();
     let cli = Cli::parse();
     let color = cli.color;
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -15,8 +15,33 @@ pub enum OutputFormat {
     /// Aligned text for people.
     #[default]
     Table,
-    /// One JSON document for scripts (schema in docs/json-output.md).
+    /// One JSON document for scripts (schemas in docs/schema/).
     Json,
+}
+
+/// `status --output`: the common formats and a Markdown table for CI job summaries and
+/// merge-request comments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum StatusFormat {
+    /// Aligned text for people.
+    #[default]
+    Table,
+    /// One JSON document for scripts (schemas in docs/schema/).
+    Json,
+    /// A GitHub-flavoured Markdown table (job summaries, merge-request comments).
+    Markdown,
+}
+
+/// `check --output`: the common formats and SARIF 2.1.0 for code scanning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum CheckFormat {
+    /// Aligned text for people.
+    #[default]
+    Table,
+    /// One JSON document for scripts (schemas in docs/schema/).
+    Json,
+    /// SARIF 2.1.0, for GitHub code scanning and GitLab.
+    Sarif,
 }
 
 /// ANSI styling that is either on or off.

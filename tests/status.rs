@@ -367,94 +367,14 @@ fn one_cluster_not_adopted_is_reported_and_fails_but_is_only_a_row_of_all() {
     status(&env, &["alpha", "--all"]).code(2);
 }
 
-/// The documented schema: exactly these fields, each described in docs/json-output.md.
+/// The published schemas (docs/schema/) are the contract: exact fields, types, values.
 #[test]
-fn json_fields_are_stable_and_documented() {
+fn json_matches_the_published_schemas() {
     let env = clean_env();
     let report = json(&status(&env, &["--all", "-o", "json"]).success());
-    let docs = std::fs::read_to_string(support::repo_root().join("docs/json-output.md")).unwrap();
-    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
-    let check = |v: &Value, expected: &[&str]| {
-        let mut want: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
-        want.sort();
-        assert_eq!(keys(v), want);
-        for key in expected {
-            assert!(
-                docs.contains(&format!("`{key}`")),
-                "{key} is not in docs/json-output.md"
-            );
-        }
-    };
-    check(
-        &report,
-        &[
-            "fleet",
-            "generated_at",
-            "repository",
-            "max_age_seconds",
-            "decrypted",
-            "live",
-            "clusters",
-            "summary",
-        ],
-    );
-    check(
-        &report["repository"],
-        &["branch", "detached", "upstream", "ahead", "behind"],
-    );
-    check(&report["summary"], &["clusters", "ok", "with_problems"]);
-    let alpha = cluster(&report, "alpha");
-    check(
-        alpha,
-        &[
-            "cluster",
-            "file",
-            "path",
-            "state",
-            "last_commit",
-            "token_age_seconds",
-            "age_source",
-            "encrypted_size_bytes",
-            "modified",
-            "sops",
-            "decryption",
-            "server",
-            "live",
-            "problems",
-        ],
-    );
-    check(
-        &alpha["last_commit"],
-        &["id", "short_id", "author", "email", "date", "subject"],
-    );
-    check(
-        &alpha["sops"],
-        &[
-            "lastmodified",
-            "recipients",
-            "expected_recipients",
-            "recipients_match",
-        ],
-    );
-    check(&alpha["decryption"], &["ok", "error"]);
+    let problems = support::schema::project_violations("status-all.schema.json", &report);
+    assert!(problems.is_empty(), "{problems}\n{report:#}");
     let single = json(&status(&env, &["alpha", "-o", "json"]).success());
-    assert_eq!(keys(&single), keys(alpha));
-    for kind in [
-        "committed",
-        "unpushed",
-        "modified",
-        "staged",
-        "untracked",
-        "not_adopted",
-        "recipients_mismatch",
-        "undecryptable",
-        "too_old",
-        "uncommitted",
-        "not_encrypted",
-    ] {
-        assert!(
-            docs.contains(&format!("`{kind}`")),
-            "{kind} is not in docs/json-output.md"
-        );
-    }
+    let problems = support::schema::project_violations("status.schema.json", &single);
+    assert!(problems.is_empty(), "{problems}\n{single:#}");
 }

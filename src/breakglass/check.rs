@@ -17,7 +17,7 @@ use crate::leak_scan::{self, Finding, PathClass, Scanner};
 use crate::redact;
 use crate::safe_fs::{Dir, SCANNED};
 use crate::sops_config::SopsConfig;
-use crate::ui::{OutputFormat, Ui};
+use crate::ui::{CheckFormat, Ui};
 
 const CLUSTER_CONFIG: &str = crate::cluster_config::FILE_NAME;
 
@@ -29,9 +29,10 @@ pub struct CheckArgs {
     /// Files or directories to check (default: the whole fleet; with --staged, limits
     /// the staged changes checked).
     pub paths: Vec<PathBuf>,
-    /// Output format; `json` lists findings with path, line, rule, message and fix.
+    /// Output format; `json` lists findings with path, line, rule, message and fix;
+    /// `sarif` is SARIF 2.1.0 for code scanning (docs/ci.md).
     #[arg(long, short, value_enum, default_value_t)]
-    pub output: OutputFormat,
+    pub output: CheckFormat,
 }
 
 #[derive(Debug, Serialize)]
@@ -468,12 +469,14 @@ fn display_path(bytes: &[u8]) -> String {
 
 // --- output -------------------------------------------------------------------------
 
-fn render(report: &Report, format: OutputFormat, ui: &mut Ui) -> Result<()> {
+fn render(report: &Report, format: CheckFormat, ui: &mut Ui) -> Result<()> {
     let text = match format {
-        OutputFormat::Json => {
-            serde_json::to_string_pretty(report).context(|| "JSON".into())? + "\n"
+        CheckFormat::Json => serde_json::to_string_pretty(report).context(|| "JSON".into())? + "\n",
+        CheckFormat::Sarif => {
+            let log = crate::sarif::log(&report.findings);
+            serde_json::to_string_pretty(&log).context(|| "SARIF".into())? + "\n"
         }
-        OutputFormat::Table => report
+        CheckFormat::Table => report
             .findings
             .iter()
             .map(|f| {

@@ -49,6 +49,7 @@ pub struct AccessArgs {
 #[derive(Debug, clap::Args)]
 pub struct AdoptArgs {
     /// Cluster name, as its directory under clusters/ (e.g. `alpha`, `eu/dc1`).
+    #[arg(add = crate::completion::cluster_names())]
     pub cluster: String,
     /// API server URL to embed (default: KUBE_API_EXTERNAL_URL in cluster-config.env, else
     /// the URL in the existing file, else the kube context's server).
@@ -268,7 +269,11 @@ fn indent(text: &str) -> String {
 #[derive(Debug, clap::Args)]
 pub struct RotateArgs {
     /// Clusters to rotate: names or globs over names (`eu/*`, `prod-?`).
-    #[arg(value_name = "CLUSTER", required_unless_present = "all")]
+    #[arg(
+        value_name = "CLUSTER",
+        required_unless_present = "all",
+        add = crate::completion::cluster_names()
+    )]
     pub clusters: Vec<String>,
     /// Rotate every cluster that has a break-glass file.
     #[arg(long, conflicts_with = "clusters")]

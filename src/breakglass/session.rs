@@ -32,6 +32,7 @@ const CHILD_GRACE: Duration = Duration::from_secs(5);
 #[derive(Debug, clap::Args)]
 pub struct UseArgs {
     /// Cluster name, as its directory under clusters/ (e.g. `alpha`, `eu/dc1`).
+    #[arg(add = crate::completion::cluster_names())]
     pub cluster: String,
     /// Run this command instead of an interactive $SHELL (after `--`).
     #[arg(last = true, value_name = "COMMAND")]

@@ -25,7 +25,7 @@ use crate::safe_fs::BREAK_GLASS;
 use crate::sops::Sops;
 use crate::sops_config::SopsConfig;
 use crate::sops_file::SopsMetadata;
-use crate::ui::{OutputFormat, Style, Ui, table};
+use crate::ui::{ColorChoice, StatusFormat, Style, Ui, table};
 
 use super::live::{self, LiveState, LiveStatus, TokenDigest};
 
@@ -33,13 +33,15 @@ use super::live::{self, LiveState, LiveStatus, TokenDigest};
 #[command(group(clap::ArgGroup::new("which").required(true).args(["cluster", "all"])))]
 pub struct StatusArgs {
     /// Cluster name, as its directory under clusters/ (e.g. `alpha`, `eu/dc1`).
+    #[arg(add = crate::completion::cluster_names())]
     pub cluster: Option<String>,
     /// Every cluster under clusters/, one row each (including clusters not adopted).
     #[arg(long)]
     pub all: bool,
-    /// Output format; `json` is documented in docs/json-output.md.
+    /// Output format; `json` is documented in docs/json-output.md; `markdown` is a table
+    /// for CI job summaries and merge-request comments.
     #[arg(long, short, value_enum, default_value_t)]
-    pub output: OutputFormat,
+    pub output: StatusFormat,
     /// Mark tokens older than this (time since the last commit of the file), e.g. 90d, 12h.
     #[arg(long, value_name = "DURATION", value_parser = crate::input::max_age)]
     pub max_age: Option<Duration>,
@@ -195,12 +197,16 @@ pub async fn run(fleet: &Fleet, args: &StatusArgs, ui: &mut Ui) -> Result<()> {
         None => fleet.clusters()?,
     };
     let report = collect(fleet, &clusters, args, ui).await?;
-    match &args.cluster {
-        Some(_) => {
-            render_one(&report.clusters[0], args.output, ui)?;
-            usable(&report.clusters[0])?;
+    match (&args.cluster, report.clusters.as_slice()) {
+        (Some(_), _) if args.output == StatusFormat::Markdown => {
+            render_all(&report, args.output, ui)?
         }
-        None => render_all(&report, args.output, ui)?,
+        // One cluster asked, one reported: its own view and exit code.
+        (Some(_), [one]) => {
+            render_one(one, args.output, ui)?;
+            usable(one)?;
+        }
+        _ => render_all(&report, args.output, ui)?,
     }
     if args.check && report.summary.with_problems > 0 {
         return Err(Error::failed(format!(
@@ -270,7 +276,9 @@ async fn collect(
             .iter()
             .map(|c| FileFacts::read(c, &sops_config, &scanner, !args.no_decrypt))
             .collect();
-        (git.join().expect("the Git thread panicked"), files)
+        // A panic on the Git thread stays a panic, with its own message.
+        let git = git.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (git, files)
     });
     let git = git?;
     let mut left_to_binary = Vec::new();
@@ -631,7 +639,9 @@ async fn add_live(clusters: &[Cluster], args: &StatusArgs, statuses: &mut [Clust
         single: args.cluster.is_some(),
     };
     for (i, live) in live::inspect_all(queries, access).await {
-        statuses[i].live = Some(live);
+        if let Some(status) = statuses.get_mut(i) {
+            status.live = Some(live);
+        }
     }
 }
 
@@ -792,8 +802,8 @@ fn to_json(value: &impl Serialize) -> Result<String> {
     Ok(serde_json::to_string_pretty(value).context(|| "JSON".into())? + "\n")
 }
 
-fn render_one(status: &ClusterStatus, format: OutputFormat, ui: &mut Ui) -> Result<()> {
-    if format == OutputFormat::Json {
+fn render_one(status: &ClusterStatus, format: StatusFormat, ui: &mut Ui) -> Result<()> {
+    if format == StatusFormat::Json {
         return write_out(ui, &to_json(status)?);
     }
     let style = ui.out_style;
@@ -939,11 +949,15 @@ fn decrypt_cell(style: &Style, status: &ClusterStatus) -> String {
 /// Where `--live` puts its column: before PROBLEMS.
 const LIVE_COLUMN: usize = 6;
 
-fn render_all(report: &FleetStatus, format: OutputFormat, ui: &mut Ui) -> Result<()> {
-    if format == OutputFormat::Json {
+fn render_all(report: &FleetStatus, format: StatusFormat, ui: &mut Ui) -> Result<()> {
+    if format == StatusFormat::Json {
         return write_out(ui, &to_json(report)?);
     }
-    let style = ui.out_style;
+    let markdown = format == StatusFormat::Markdown;
+    let style = match markdown {
+        true => Style::new(ColorChoice::Never, false),
+        false => ui.out_style,
+    };
     let rows: Vec<Vec<String>> = report
         .clusters
         .iter()
@@ -992,6 +1006,9 @@ fn render_all(report: &FleetStatus, format: OutputFormat, ui: &mut Ui) -> Result
     if report.live {
         header.insert(LIVE_COLUMN, "LIVE");
     }
+    if markdown {
+        return write_out(ui, &markdown_report(report, &header, &rows));
+    }
     let mut text = table(&header, &rows);
     for s in report.clusters.iter().filter(|s| !s.problems.is_empty()) {
         for p in &s.problems {
@@ -1003,6 +1020,33 @@ fn render_all(report: &FleetStatus, format: OutputFormat, ui: &mut Ui) -> Result
         report.summary.clusters, report.summary.ok, report.summary.with_problems
     );
     write_out(ui, &text)
+}
+
+/// The table, each problem with its fix as a list item, and the counts.
+fn markdown_report(report: &FleetStatus, header: &[&str], rows: &[Vec<String>]) -> String {
+    use crate::markdown::{cell, table};
+    let mut text = table(header, rows);
+    let problems: Vec<String> = report
+        .clusters
+        .iter()
+        .flat_map(|s| s.problems.iter().map(move |p| (s, p)))
+        .map(|(s, p)| {
+            format!(
+                "- **{}**: {} Fix: {}\n",
+                cell(&s.cluster),
+                cell(&p.message),
+                cell(&p.fix)
+            )
+        })
+        .collect();
+    if !problems.is_empty() {
+        text += "\n";
+        text.extend(problems);
+    }
+    text + &format!(
+        "\n{} cluster(s): {} ok, {} with problems\n",
+        report.summary.clusters, report.summary.ok, report.summary.with_problems
+    )
 }
 
 fn problem_label(kind: ProblemKind) -> &'static str {

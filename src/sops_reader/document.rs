@@ -414,6 +414,7 @@ impl<'t> Walker<'t> {
                 )));
             }
         }
+        let (start, first_document) = (skip.start, skip.first_document);
         let (end, _) = self.offset(span)?;
         let end = if matches!(event, Event::Scalar(..)) {
             // A scalar `sops:` value: the entry ends with its line.
@@ -423,9 +424,9 @@ impl<'t> Walker<'t> {
         } else {
             end
         };
-        let skip = self.skip.take().expect("checked above");
-        let range = skip.start..end;
-        if skip.first_document {
+        self.skip = None;
+        let range = start..end;
+        if first_document {
             self.out.metadata = Some(&self.text[range.clone()]);
         }
         self.out.cuts.push(range);
@@ -486,13 +487,13 @@ impl<'t> Walker<'t> {
                 key,
                 ..
             } => {
-                let mut path = self.path[..*path_len].to_vec();
+                let mut path: Vec<String> = self.path.iter().take(*path_len).cloned().collect();
                 if let Some(key) = key.as_ref().filter(|_| col > *key_col) {
                     path.push(key.clone());
                 }
                 path
             }
-            Frame::Seq { path_len, .. } => self.path[..*path_len].to_vec(),
+            Frame::Seq { path_len, .. } => self.path.iter().take(*path_len).cloned().collect(),
         }
     }
 }

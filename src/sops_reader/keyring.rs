@@ -291,17 +291,22 @@ impl Keyring {
 /// within the deadline; returns its stdout.
 fn run_key_command(cmd: &str) -> Result<Zeroizing<Vec<u8>>, String> {
     let failed = |why: String| format!("SOPS_AGE_KEY_CMD failed: {why}");
-    let words = shlex::split(cmd)
-        .filter(|w| !w.is_empty())
+    let words = shlex::split(cmd).unwrap_or_default();
+    let (program, args) = words
+        .split_first()
         .ok_or_else(|| failed("it cannot be parsed".into()))?;
-    let mut child = Command::new(&words[0])
-        .args(&words[1..])
+    let mut child = Command::new(program)
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|e| failed(format!("cannot run {}: {e}", words[0])))?;
-    let mut stdout = child.stdout.take().expect("piped");
+        .map_err(|e| failed(format!("cannot run {program}: {e}")))?;
+    let Some(mut stdout) = child.stdout.take() else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(failed("its stdout could not be read".into()));
+    };
     let reader = std::thread::spawn(move || {
         // Room for any identity list, so the buffer never grows (growing leaves copies).
         let mut out = Zeroizing::new(Vec::with_capacity(64 * 1024));

@@ -15,6 +15,9 @@ mod scalar;
 mod secret_buf;
 mod timestamp;
 
+#[cfg(test)]
+mod fuzz;
+
 use std::io::Read;
 
 use sha2::{Digest, Sha512};
@@ -174,12 +177,12 @@ fn open_leaves(
             .item_start
             .filter(|_| encrypted && is_comment_item(leaf))
         {
-            copier.copy_to(&mut out, item_start);
+            copier.copy_to(&mut out, item_start)?;
             write_comment_item(&mut out, leaf, key)?;
             copier.pos = leaf.span.end;
             continue;
         }
-        copier.copy_to(&mut out, leaf.span.start);
+        copier.copy_to(&mut out, leaf.span.start)?;
         let swallow_newline = match &leaf.kind {
             LeafKind::Comment { text: comment } => {
                 write_comment(&mut out, leaf, comment, encrypted, key)?;
@@ -204,7 +207,7 @@ fn open_leaves(
             copier.pos += 1;
         }
     }
-    copier.copy_to(&mut out, text.len());
+    copier.copy_to(&mut out, text.len())?;
     let mac = hasher
         .finalize()
         .iter()
@@ -221,23 +224,24 @@ struct Copier<'a> {
 }
 
 impl Copier<'_> {
-    fn copy_to(&mut self, out: &mut SecretBuf, until: usize) {
+    fn copy_to(&mut self, out: &mut SecretBuf, until: usize) -> Result<(), Failure> {
         while self.pos < until {
             let cut = self
                 .cuts
                 .iter()
                 .find(|c| c.end > self.pos && c.start < until);
-            match cut {
-                Some(c) => {
-                    out.push(&self.text.as_bytes()[self.pos..c.start.max(self.pos)]);
-                    self.pos = c.end;
-                }
-                None => {
-                    out.push(&self.text.as_bytes()[self.pos..until]);
-                    self.pos = until;
-                }
-            }
+            let (end, next) = match cut {
+                Some(c) => (c.start.max(self.pos), c.end),
+                None => (until, until),
+            };
+            // Offsets come from the parser; one outside the text is a parser fault, not a panic.
+            let piece = self.text.as_bytes().get(self.pos..end).ok_or_else(|| {
+                Failure::Unsupported(format!("a YAML offset outside the file ({end})"))
+            })?;
+            out.push(piece);
+            self.pos = next;
         }
+        Ok(())
     }
 }
 

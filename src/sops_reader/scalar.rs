@@ -53,7 +53,9 @@ pub fn resolve_plain(text: &str) -> Result<Value, Unsupported> {
         "<<" => return Err("a YAML merge key (<<)".into()),
         _ => {}
     }
-    let first = text.as_bytes()[0];
+    let Some(&first) = text.as_bytes().first() else {
+        return Ok(Value::Null);
+    };
     if first == b'.' {
         if is_yaml_float(text) {
             return Ok(Value::Float(text.parse().map_err(|_| float_error())?));
@@ -90,7 +92,10 @@ fn resolves_to_non_string(text: &str) -> bool {
 /// `^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`, go-yaml's float syntax.
 fn is_yaml_float(s: &str) -> bool {
     let b = s.strip_prefix(['-', '+']).unwrap_or(s).as_bytes();
-    let digits = |from: usize| b[from..].iter().take_while(|c| c.is_ascii_digit()).count();
+    let digits = |from: usize| {
+        let tail = b.get(from..).unwrap_or_default();
+        tail.iter().take_while(|c| c.is_ascii_digit()).count()
+    };
     let mut i;
     if b.first() == Some(&b'.') {
         let n = digits(1);
@@ -308,13 +313,10 @@ fn is_base60_float(s: &str) -> bool {
     let rest: Vec<&str> = parts.collect();
     head_ok
         && !rest.is_empty()
-        && rest.iter().all(|p| {
-            let p = p.as_bytes();
-            match p.len() {
-                1 => p[0].is_ascii_digit(),
-                2 => (b'0'..=b'5').contains(&p[0]) && p[1].is_ascii_digit(),
-                _ => false,
-            }
+        && rest.iter().all(|p| match p.as_bytes() {
+            [d] => d.is_ascii_digit(),
+            [t, d] => (b'0'..=b'5').contains(t) && d.is_ascii_digit(),
+            _ => false,
         })
 }
 
@@ -465,16 +467,17 @@ fn write_hex_escape(out: &mut SecretBuf, code: u32) {
         _ => (b'U', 8),
     };
     let mut buf = Zeroizing::new([0u8; 9]);
-    buf[0] = letter;
-    for i in 0..width {
+    let (head, digits) = buf.split_at_mut(1);
+    head.fill(letter);
+    for (i, slot) in digits.iter_mut().take(width).enumerate() {
         let digit = ((code >> (4 * (width - 1 - i))) & 0xF) as u8;
-        buf[1 + i] = if digit < 10 {
+        *slot = if digit < 10 {
             b'0' + digit
         } else {
             b'A' + digit - 10
         };
     }
-    out.push(&buf[..=width]);
+    out.push(buf.get(..=width).unwrap_or_default());
 }
 
 /// `|` with go-yaml's indentation and chomping indicators, each line at `indent`.

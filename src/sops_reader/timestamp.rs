@@ -20,7 +20,7 @@ impl Timestamp {
     /// space and no zone) or a bare `2006-1-2` date.
     pub fn parse_yaml(text: &str) -> Option<Timestamp> {
         let b = text.as_bytes();
-        if b.len() < 5 || !b[..4].iter().all(u8::is_ascii_digit) || b[4] != b'-' {
+        if b.len() < 5 || !b.iter().take(4).all(u8::is_ascii_digit) || b.get(4) != Some(&b'-') {
             return None;
         }
         let mut p = Cursor { b, i: 0 };
@@ -162,14 +162,14 @@ impl Cursor<'_> {
     fn number(&mut self, fixed: Option<usize>) -> Option<u32> {
         let start = self.i;
         let max = fixed.unwrap_or(2);
-        while self.i < self.b.len() && self.i - start < max && self.b[self.i].is_ascii_digit() {
+        while self.i - start < max && self.b.get(self.i).is_some_and(u8::is_ascii_digit) {
             self.i += 1;
         }
         let n = self.i - start;
         if n == 0 || fixed.is_some_and(|f| n != f) {
             return None;
         }
-        std::str::from_utf8(&self.b[start..self.i])
+        std::str::from_utf8(self.b.get(start..self.i)?)
             .ok()?
             .parse()
             .ok()
@@ -196,10 +196,10 @@ impl Cursor<'_> {
         if self.b.get(self.i) == Some(&b'.') {
             self.i += 1;
             let start = self.i;
-            while self.i < self.b.len() && self.b[self.i].is_ascii_digit() {
+            while self.b.get(self.i).is_some_and(u8::is_ascii_digit) {
                 self.i += 1;
             }
-            let digits = &self.b[start..self.i];
+            let digits = self.b.get(start..self.i)?;
             if digits.is_empty() || digits.len() > 9 {
                 return None;
             }

@@ -10,6 +10,7 @@ mod files;
 mod harness;
 mod inputs;
 mod names;
+mod reader;
 mod scanner;
 mod secrets;
 mod session;

@@ -10,6 +10,7 @@ pub const FIXTURE_KEY: &str = "TEST-ONLY-age-key.txt";
 
 pub mod canary;
 pub mod running;
+pub mod schema;
 
 /// Sends `sig` (e.g. `-STOP`) to process `pid`.
 pub fn kill(sig: &str, pid: u32) {
