@@ -198,7 +198,9 @@ impl Sops {
     }
 
     async fn run_bin(&self, bin: &Path, args: &[&str], stdin: Option<&[u8]>) -> Result<Finished> {
-        let child = Command::new(bin)
+        let mut command = Command::new(bin);
+        subprocess::dies_with_us(command.as_std_mut());
+        let child = command
             .args(args)
             .envs(absolute_key_paths())
             .current_dir(&self.root)

@@ -263,6 +263,19 @@ impl Case {
     }
 }
 
+/// Starts kube-dc in a fresh scene prepared by `setup`, for tests that act on it while it
+/// runs; its output is collected by the caller's [`std::process::Child`] pipes.
+pub fn start(setup: impl Fn(&mut Scene), args: &[String]) -> (Scene, std::process::Child) {
+    let mut scene = Scene::new();
+    setup(&mut scene);
+    let child = scene
+        .command(args)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("cannot start kube-dc");
+    (scene, child)
+}
+
 /// Runs every case (none stops another) and fails once with all failures listed.
 pub fn run_table(cases: Vec<Case>) {
     assert!(!cases.is_empty(), "an empty table tests nothing");

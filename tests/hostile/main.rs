@@ -6,6 +6,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod children;
 mod files;
 mod harness;
 mod inputs;
