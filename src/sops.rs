@@ -354,7 +354,9 @@ fn classify(out: &Finished, op: &str, rel: &str) -> Error {
 fn reader_error(reader: Failure, rel: &str) -> Error {
     let (class, detail) = match reader {
         Failure::NotSops => (Class::NotSops, "no sops metadata in it".to_string()),
-        Failure::Malformed(d) | Failure::Unsupported(d) => (Class::Malformed, d),
+        Failure::Malformed(d) | Failure::Unsupported(d) | Failure::Refused(d) => {
+            (Class::Malformed, d)
+        }
         Failure::NoKey(d) => (Class::NoKey, d),
         Failure::WrongKey(d) => (Class::WrongKey, d),
         Failure::Tampered(d) => (Class::Tampered, d),

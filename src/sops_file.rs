@@ -44,6 +44,16 @@ pub struct AgeStanza {
     pub enc: String,
 }
 
+/// The library's options with a budget of zero anchors and zero aliases.
+fn no_anchors() -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_anchors = 0;
+    budget.max_aliases = 0;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options
+}
+
 #[derive(Deserialize)]
 struct Envelope {
     sops: Option<SopsMetadata>,
@@ -51,9 +61,11 @@ struct Envelope {
 
 impl SopsMetadata {
     /// `Ok(None)` when the YAML has no `sops:` block, i.e. is not encrypted.
+    /// Anchors and aliases are refused at the first one, never expanded (sops writes none;
+    /// see `sops_reader`'s walk for why they are not left to sops either).
     pub fn from_yaml(text: &str) -> Result<Option<SopsMetadata>, String> {
-        let envelope: Envelope =
-            serde_saphyr::from_str(text).map_err(|e| crate::redact::yaml_error(&e))?;
+        let envelope: Envelope = serde_saphyr::from_str_with_options(text, no_anchors())
+            .map_err(|e| crate::redact::yaml_error(&e))?;
         Ok(envelope.sops)
     }
 
@@ -78,6 +90,13 @@ impl SopsMetadata {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn anchors_and_aliases_are_refused_not_expanded() {
+        let err =
+            SopsMetadata::from_yaml("a: &x 1\nb: *x\nsops:\n    version: 3.11.0\n").unwrap_err();
+        assert!(err.contains("anchor or alias"), "{err}");
+    }
 
     #[test]
     fn reads_recipients_and_dates() {

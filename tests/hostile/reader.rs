@@ -1,6 +1,6 @@
 //! Break-glass files built to hurt the in-process sops reader (issue 10): deep nesting,
 //! huge values, broken `ENC[...]` fields, a second `sops:`
-//! block, bytes that are not UTF-8. `status` and `use` must each fail with a message
+//! block, bytes that are not UTF-8, nested aliases ("billion laughs"). `status` and `use` must each fail with a message
 //! naming the file, leak no canary, and end within seconds (no stack overflow, no
 //! expansion, no hang).
 
@@ -136,6 +136,18 @@ const FILES: [(&str, Mutate, &str); 9] = [
     ("bytes that are not UTF-8", not_utf8, "UTF-8"),
 ];
 
+/// Nine levels of nine aliases each: 9^9 (387 million) leaves once expanded, in 1 KiB.
+fn alias_bomb(text: Vec<u8>) -> Vec<u8> {
+    let mut bomb = String::from("l0: &l0 lol\n");
+    for level in 1..=9 {
+        bomb.push_str(&format!("l{level}: &l{level}\n"));
+        for _ in 0..9 {
+            bomb.push_str(&format!("    - *l{}\n", level - 1));
+        }
+    }
+    prepend(text, bomb.trim_end().as_bytes())
+}
+
 fn hostile(what: &str, mutate: Mutate, command: &str, args: &[&str]) -> Case {
     Case::new(format!("{command} on a break-glass file with {what}"))
         .setup(move |s: &mut Scene| {
@@ -160,4 +172,27 @@ fn hostile_sops_files_fail_clearly_and_fast() {
         cases.push(hostile(what, mutate, "use", &use_).says(says));
     }
     run_table(cases);
+}
+
+/// Refused at the first anchor, in-process: never expanded, never handed to the sops
+/// binary (which expands aliases without a limit).
+#[test]
+fn an_alias_bomb_is_refused_not_expanded() {
+    let quick = Duration::from_secs(5);
+    let bomb = |command: &str, args: &[&str]| {
+        hostile("nested aliases", alias_bomb, command, args)
+            .says("anchor or alias")
+            .within(quick)
+    };
+    run_table(vec![
+        bomb("status", &["bootstrap", "break-glass", "status", "alpha"]),
+        bomb(
+            "status --all --check",
+            &["bootstrap", "break-glass", "status", "--all", "--check"],
+        ),
+        bomb(
+            "use",
+            &["bootstrap", "break-glass", "use", "alpha", "--", "true"],
+        ),
+    ]);
 }
