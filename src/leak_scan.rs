@@ -8,6 +8,8 @@
 
 mod jwt;
 
+use std::collections::{HashMap, HashSet};
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use regex::Regex;
@@ -18,7 +20,7 @@ use serde_json::{Map, Value};
 use crate::credentials::{self, CREDENTIAL_KEYS};
 use crate::fleet::{BREAK_GLASS_FILE, CLUSTERS_DIR, ClusterName};
 use crate::sops_config::SopsConfig;
-use crate::sops_file::SopsMetadata;
+use crate::sops_file::{self, SopsMetadata};
 
 /// What a finding breaks; the numbers are the rules of the pre-commit check (docs/pre-commit.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -198,6 +200,17 @@ impl<'a> Scanner<'a> {
 
     /// Rules 1 and 2 for a break-glass file.
     pub fn break_glass(&self, rel: &str, cluster: &ClusterName, bytes: &[u8]) -> Vec<Finding> {
+        self.scan_break_glass(rel, cluster, bytes).0
+    }
+
+    /// [`Scanner::break_glass`], also returning the sops metadata it read (for `status`,
+    /// so that the file is parsed once).
+    pub fn scan_break_glass(
+        &self,
+        rel: &str,
+        cluster: &ClusterName,
+        bytes: &[u8],
+    ) -> (Vec<Finding>, Option<SopsMetadata>) {
         let finding = |line, rule, message: String, fix: String| Finding {
             path: rel.to_string(),
             line,
@@ -209,32 +222,32 @@ impl<'a> Scanner<'a> {
             "sops encrypt --in-place '{rel}' && git add '{rel}' (or `kube-dc bootstrap break-glass rotate {cluster}`); rotate if the plaintext ever left this machine"
         );
         let Ok(text) = std::str::from_utf8(bytes) else {
-            return vec![finding(
-                1,
-                RuleId::NotEncrypted,
-                "not a sops-encrypted YAML file (not UTF-8)".into(),
-                encrypt_fix,
-            )];
+            let message = "not a sops-encrypted YAML file (not UTF-8)".into();
+            return (
+                vec![finding(1, RuleId::NotEncrypted, message, encrypt_fix)],
+                None,
+            );
         };
-        let meta = match SopsMetadata::from_yaml(text) {
-            Ok(Some(meta)) => meta,
-            Ok(None) => {
+        let parsed =
+            sops_file::parse(text).and_then(|doc| Ok((SopsMetadata::from_document(&doc)?, doc)));
+        let (meta, doc) = match parsed {
+            Ok((Some(meta), doc)) => (meta, doc),
+            Ok((None, doc)) => {
                 let mut found = vec![finding(
                     1,
                     RuleId::NotEncrypted,
                     "not encrypted: no sops metadata".into(),
                     encrypt_fix.clone(),
                 )];
-                found.extend(self.clear_credential_findings(rel, text, &encrypt_fix));
-                return found;
+                found.extend(self.clear_credential_findings(rel, text, &doc, &encrypt_fix));
+                return (found, None);
             }
             Err(e) => {
-                return vec![finding(
-                    1,
-                    RuleId::NotEncrypted,
-                    format!("not a sops-encrypted YAML file: {e}"),
-                    encrypt_fix,
-                )];
+                let message = format!("not a sops-encrypted YAML file: {e}");
+                return (
+                    vec![finding(1, RuleId::NotEncrypted, message, encrypt_fix)],
+                    None,
+                );
             }
         };
         let sops_line = line_where(text, |l| l.starts_with("sops:")).unwrap_or(1);
@@ -248,17 +261,23 @@ impl<'a> Scanner<'a> {
                 format!("restore the file as sops wrote it, or re-create it with `kube-dc bootstrap break-glass rotate {cluster}`"),
             ));
         }
-        found.extend(self.clear_credential_findings(rel, text, &encrypt_fix));
+        found.extend(self.clear_credential_findings(rel, text, &doc, &encrypt_fix));
         let added = added_in_clear(rel, text, &found, &encrypt_fix);
         found.extend(added);
         if !meta.age.is_empty() {
             found.extend(self.recipient_finding(rel, text, &meta));
         }
-        found
+        (found, Some(meta))
     }
 
-    fn clear_credential_findings(&self, rel: &str, text: &str, fix: &str) -> Vec<Finding> {
-        let paths = credentials::clear_credentials_in_yaml(text.as_bytes()).unwrap_or_default();
+    fn clear_credential_findings(
+        &self,
+        rel: &str,
+        text: &str,
+        doc: &Value,
+        fix: &str,
+    ) -> Vec<Finding> {
+        let paths = credentials::clear_credentials(doc);
         located(text, &paths)
             .into_iter()
             .map(|(line, path)| Finding {
@@ -500,7 +519,8 @@ fn kubeconfig_finding(rel: &str, line: usize, message: String) -> Finding {
 /// JWT anywhere (a comment, a new key) and a credential key in clear on any line (in a
 /// comment, under `sops:`), each line reported once.
 fn added_in_clear(rel: &str, text: &str, known: &[Finding], fix: &str) -> Vec<Finding> {
-    let reported = |line: usize| known.iter().any(|f| f.line == line);
+    // Sets, not scans of the lists: a hostile file can hold a clear key on every line.
+    let mut reported: HashSet<usize> = known.iter().map(|f| f.line).collect();
     let jwts = jwt::find(text.as_bytes()).into_iter().map(|hit| {
         (
             hit.line,
@@ -517,7 +537,7 @@ fn added_in_clear(rel: &str, text: &str, known: &[Finding], fix: &str) -> Vec<Fi
     });
     let mut found: Vec<Finding> = Vec::new();
     for (line, message) in jwts.chain(keys) {
-        if !reported(line) && !found.iter().any(|f| f.line == line) {
+        if reported.insert(line) {
             found.push(Finding {
                 path: rel.to_string(),
                 line,
@@ -556,16 +576,18 @@ fn line_where(text: &str, pred: impl Fn(&str) -> bool) -> Option<usize> {
 
 /// Pairs each credential path (`users[0].user.token`) with the line of its key: the n-th
 /// clear `token:` line for the n-th clear token. Line 1 when the YAML is flow-style.
+/// Each key's lines are found in one pass over the text, however many paths share it.
 fn located(text: &str, paths: &[String]) -> Vec<(usize, String)> {
-    let mut seen: Vec<&str> = Vec::new();
+    let mut lines: HashMap<&str, std::vec::IntoIter<usize>> = HashMap::new();
     paths
         .iter()
         .map(|path| {
             let leaf = leaf_key(path);
-            let nth = seen.iter().filter(|k| **k == leaf).count();
-            seen.push(leaf);
-            let line = clear_key_lines(text, leaf).nth(nth).unwrap_or(1);
-            (line, path.clone())
+            let next = lines
+                .entry(leaf)
+                .or_insert_with(|| clear_key_lines(text, leaf).collect::<Vec<_>>().into_iter())
+                .next();
+            (next.unwrap_or(1), path.clone())
         })
         .collect()
 }

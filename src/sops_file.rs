@@ -4,6 +4,9 @@ use std::collections::BTreeSet;
 
 use serde::Deserialize;
 use serde::de::IgnoredAny;
+use serde_json::Value;
+
+const SOPS_KEY: &str = "sops";
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct SopsMetadata {
@@ -44,6 +47,13 @@ pub struct AgeStanza {
     pub enc: String,
 }
 
+/// A whole sops YAML file (one document), anchors and aliases refused as in
+/// [`SopsMetadata::from_yaml`].
+pub fn parse(text: &str) -> Result<Value, String> {
+    serde_saphyr::from_str_with_options(text, no_anchors())
+        .map_err(|e| crate::redact::yaml_error(&e))
+}
+
 /// The library's options with a budget of zero anchors and zero aliases.
 fn no_anchors() -> serde_saphyr::Options {
     let mut budget = serde_saphyr::Budget::default();
@@ -67,6 +77,17 @@ impl SopsMetadata {
         let envelope: Envelope = serde_saphyr::from_str_with_options(text, no_anchors())
             .map_err(|e| crate::redact::yaml_error(&e))?;
         Ok(envelope.sops)
+    }
+
+    /// The metadata of a file already parsed with [`parse`] (one parse serves every check).
+    pub fn from_document(doc: &Value) -> Result<Option<SopsMetadata>, String> {
+        match doc.get(SOPS_KEY) {
+            None | Some(Value::Null) => Ok(None),
+            // serde_json's message would quote the offending value: name the entry only.
+            Some(entry) => SopsMetadata::deserialize(entry).map(Some).map_err(|_| {
+                format!("the `{SOPS_KEY}:` entry does not have the structure sops writes")
+            }),
+        }
     }
 
     /// Whether the file has a master key of another kind than age.

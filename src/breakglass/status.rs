@@ -412,9 +412,7 @@ impl FileFacts {
             Ok(bytes) => bytes,
             Err(e) => return Ok(Some(FileFacts::unreadable(e.failed()))),
         };
-        let sops_meta = std::str::from_utf8(&bytes)
-            .ok()
-            .and_then(|t| SopsMetadata::from_yaml(t).ok().flatten());
+        let (findings, sops_meta) = scanner.scan_break_glass(&rel, cluster.name(), &bytes);
         let decrypted = match decrypt {
             true => Decrypted::of(&rel, bytes.clone()),
             false => Decrypted::NotTried,
@@ -428,11 +426,7 @@ impl FileFacts {
                 .as_ref()
                 .map(|m| sops_info(m, config.rule_for(&rel).map(|r| &r.age_recipients))),
             sops_lastmodified: sops_meta.and_then(|m| m.lastmodified?.parse().ok()),
-            problems: scanner
-                .break_glass(&rel, cluster.name(), &bytes)
-                .into_iter()
-                .map(problem_from_finding)
-                .collect(),
+            problems: findings.into_iter().map(problem_from_finding).collect(),
         }))
     }
 }
