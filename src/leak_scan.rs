@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 
 use crate::credentials::{self, CREDENTIAL_KEYS};
 use crate::fleet::{BREAK_GLASS_FILE, CLUSTERS_DIR, ClusterName};
+use crate::shell::quote;
 use crate::sops_config::SopsConfig;
 use crate::sops_file::{self, SopsMetadata};
 
@@ -89,6 +90,7 @@ pub enum PathClass {
 /// (its `cluster-config.env`), in whichever tree is being checked.
 pub fn classify(rel: &str, is_cluster_dir: impl Fn(&str) -> bool) -> PathClass {
     let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+    let path = quote(rel);
     let flag = |rule, message: String, fix: String| {
         PathClass::Flagged(Finding {
             path: rel.to_string(),
@@ -102,7 +104,7 @@ pub fn classify(rel: &str, is_cluster_dir: impl Fn(&str) -> bool) -> PathClass {
         return flag(
             RuleId::LeftoverTempFile,
             "temp file left by an interrupted encryption; it may hold the plaintext".into(),
-            format!("git rm --cached -- '{rel}' && rm -- '{rel}'"),
+            format!("git rm --cached -- {path} && rm -- {path}"),
         );
     }
     if is_decrypted_kubeconfig(name) {
@@ -110,7 +112,7 @@ pub fn classify(rel: &str, is_cluster_dir: impl Fn(&str) -> bool) -> PathClass {
             RuleId::DecryptedKubeconfig,
             "looks like a decrypted break-glass kubeconfig (kubeconfig-*.yaml)".into(),
             format!(
-                "git rm --cached -- '{rel}'; decrypted kubeconfigs belong in ~/.kube-dc/break-glass/ only"
+                "git rm --cached -- {path}; decrypted kubeconfigs belong in ~/.kube-dc/break-glass/ only"
             ),
         );
     }
@@ -122,7 +124,7 @@ pub fn classify(rel: &str, is_cluster_dir: impl Fn(&str) -> bool) -> PathClass {
                 format!(
                     "break-glass file outside a cluster directory ({dir:?} has no cluster-config.env)"
                 ),
-                format!("git mv -- '{rel}' {CLUSTERS_DIR}/<cluster>/{BREAK_GLASS_FILE}"),
+                format!("git mv -- {path} {CLUSTERS_DIR}/<cluster>/{BREAK_GLASS_FILE}"),
             ),
         };
     }
@@ -135,7 +137,7 @@ pub fn classify(rel: &str, is_cluster_dir: impl Fn(&str) -> bool) -> PathClass {
         return flag(
             RuleId::MisplacedBreakGlass,
             format!("misnamed break-glass file: kube-dc and .sops.yaml expect {BREAK_GLASS_FILE}"),
-            format!("git mv -- '{rel}' '{target}'"),
+            format!("git mv -- {path} {}", quote(&target)),
         );
     }
     PathClass::Other
@@ -218,8 +220,9 @@ impl<'a> Scanner<'a> {
             message,
             fix,
         };
+        let (path, cluster) = (quote(rel), quote(cluster.as_str()));
         let encrypt_fix = format!(
-            "sops encrypt --in-place '{rel}' && git add '{rel}' (or `kube-dc bootstrap break-glass rotate {cluster}`); rotate if the plaintext ever left this machine"
+            "sops encrypt --in-place {path} && git add {path} (or `kube-dc bootstrap break-glass rotate {cluster}`); rotate if the plaintext ever left this machine"
         );
         let Ok(text) = std::str::from_utf8(bytes) else {
             let message = "not a sops-encrypted YAML file (not UTF-8)".into();
@@ -300,7 +303,10 @@ impl<'a> Scanner<'a> {
                 line,
                 rule: RuleId::WrongRecipients,
                 message: "no .sops.yaml creation rule matches this path".into(),
-                fix: format!("add a creation_rules entry whose path_regex matches '{rel}'"),
+                fix: format!(
+                    "add a creation_rules entry whose path_regex matches {}",
+                    quote(rel)
+                ),
             });
         };
         let actual = meta.age_recipients();
@@ -326,7 +332,8 @@ impl<'a> Scanner<'a> {
                 extra.join(", ")
             ),
             fix: format!(
-                "sops updatekeys --yes '{rel}' && git add '{rel}' (needs a key of a current recipient)"
+                "sops updatekeys --yes {path} && git add {path} (needs a key of a current recipient)",
+                path = quote(rel)
             ),
         })
     }
@@ -500,7 +507,10 @@ fn jwt_findings(rel: &str, bytes: &[u8], what: &str) -> Vec<Finding> {
 }
 
 fn jwt_fix(rel: &str) -> String {
-    format!("git rm --cached -- '{rel}', remove the token, and rotate it if it was ever pushed")
+    format!(
+        "git rm --cached -- {}, remove the token, and rotate it if it was ever pushed",
+        quote(rel)
+    )
 }
 
 fn kubeconfig_finding(rel: &str, line: usize, message: String) -> Finding {
@@ -510,7 +520,8 @@ fn kubeconfig_finding(rel: &str, line: usize, message: String) -> Finding {
         rule: RuleId::PlaintextKubeconfig,
         message,
         fix: format!(
-            "git rm --cached -- '{rel}'; keep kubeconfigs out of Git or sops-encrypt them, and rotate credentials that were pushed"
+            "git rm --cached -- {}; keep kubeconfigs out of Git or sops-encrypt them, and rotate credentials that were pushed",
+            quote(rel)
         ),
     }
 }
@@ -745,7 +756,7 @@ mod tests {
         assert!(
             found[0]
                 .fix
-                .starts_with(&format!("sops updatekeys --yes '{BG}'"))
+                .starts_with(&format!("sops updatekeys --yes {BG}"))
         );
         let none = SopsConfig::parse("creation_rules: []\n").unwrap();
         let found =

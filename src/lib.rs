@@ -31,6 +31,7 @@ pub mod markdown;
 pub mod redact;
 pub mod safe_fs;
 pub mod sarif;
+pub mod shell;
 pub mod sops;
 pub mod sops_config;
 pub mod sops_file;

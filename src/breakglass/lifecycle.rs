@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::fleet::{BREAK_GLASS_FILE, Cluster, ClusterName};
 use crate::input::ServerUrl;
 use crate::kubeconfig::{self, BreakGlassCredential};
+use crate::shell::quote;
 use crate::sops::Sops;
 
 /// Set in the environment of a `use` session, with the cluster's name.
@@ -443,16 +444,17 @@ async fn refuse_self_revocation(conn: &Connection, target: &Target) -> Result<()
 fn revoked_error(e: Error, target: &Target) -> Error {
     let mut command = format!(
         "kube-dc bootstrap break-glass adopt {}",
-        target.cluster.name()
+        quote(target.cluster.name().as_str())
     );
     if let Some(kubeconfig) = &target.access.kubeconfig {
-        command.push_str(&format!(" --kubeconfig {}", kubeconfig.display()));
+        let kubeconfig = quote(&kubeconfig.to_string_lossy());
+        command.push_str(&format!(" --kubeconfig {kubeconfig}"));
     }
     if let Some(context) = &target.access.context {
-        command.push_str(&format!(" --kube-context {context}"));
+        command.push_str(&format!(" --kube-context {}", quote(context)));
     }
     if let Some(server) = &target.server {
-        command.push_str(&format!(" --server {server}"));
+        command.push_str(&format!(" --server {}", quote(server.as_str())));
     }
     Error::failed(format!(
         "{}\nThe old break-glass token of {} is ALREADY REVOKED and {} still holds it: the fleet has no working break-glass credential for this cluster.",

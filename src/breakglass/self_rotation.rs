@@ -25,6 +25,7 @@ use crate::cluster::{self, Manifest};
 use crate::error::{Error, Result};
 use crate::input::ServerUrl;
 use crate::kubeconfig::{self, BreakGlassCredential};
+use crate::shell::quote;
 use crate::sops::Sops;
 
 /// The stages of a self-rotation, in order.
@@ -181,7 +182,7 @@ async fn from_file(sops: &Sops, target: &Target) -> Result<(Client, ServerUrl)> 
 fn admin_rotation_hint(target: &Target) -> String {
     format!(
         "rotate with an admin login instead: kube-dc bootstrap break-glass rotate {} --kube-context <admin>",
-        target.cluster.name()
+        quote(target.cluster.name().as_str())
     )
 }
 
@@ -220,7 +221,7 @@ fn stand_in_left(e: Error, target: &Target) -> Error {
 fn rerun_hint(target: &Target) -> String {
     format!(
         "re-run to finish: kube-dc bootstrap break-glass rotate {} --via break-glass",
-        target.cluster.name()
+        quote(target.cluster.name().as_str())
     )
 }
 

@@ -23,6 +23,7 @@ use crate::cluster::Identity;
 use crate::error::{Context as _, Error, Result};
 use crate::fleet::{Cluster, Fleet};
 use crate::kubeconfig;
+use crate::shell::quote;
 use crate::sops::Sops;
 use crate::ui::{Style, Ui};
 
@@ -55,7 +56,10 @@ pub async fn run(fleet: &Fleet, args: &UseArgs, ui: &mut Ui) -> Result<u8> {
     banner(&cluster, &server, ui.err_style, &mut ui.err)?;
     let code = run_child(&cluster, &file, &args.command, signals).await;
     drop(file);
-    let rotate = format!("kube-dc bootstrap break-glass rotate {}", cluster.name());
+    let rotate = format!(
+        "kube-dc bootstrap break-glass rotate {}",
+        quote(cluster.name().as_str())
+    );
     let _ = writeln!(
         ui.err,
         "{} break-glass session on {} ended; the kubeconfig was removed. Rotate the token now:\n  {rotate}",
@@ -73,7 +77,7 @@ fn banner(cluster: &Cluster, server: &str, style: Style, err: &mut dyn Write) ->
         cluster.name(),
         id.service_account,
         id.username(),
-        cluster.name()
+        quote(cluster.name().as_str())
     );
     let _ = err.write_all(text.as_bytes());
     Ok(())

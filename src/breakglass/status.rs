@@ -22,6 +22,7 @@ use crate::git::{CommitInfo, Head, PathState, Repo};
 use crate::kubeconfig::{self, BreakGlassCredential};
 use crate::leak_scan::{Finding, RuleId, Scanner};
 use crate::safe_fs::BREAK_GLASS;
+use crate::shell::quote;
 use crate::sops::Sops;
 use crate::sops_config::SopsConfig;
 use crate::sops_file::SopsMetadata;
@@ -227,7 +228,7 @@ fn usable(status: &ClusterStatus) -> Result<()> {
         ))
         .with_hint(format!(
             "create it with `kube-dc bootstrap break-glass adopt {}`",
-            status.cluster
+            quote(&status.cluster)
         )));
     }
     if let Some(problem) = status
@@ -480,7 +481,8 @@ fn inspect(
             kind: ProblemKind::Unreadable,
             message: why,
             fix: format!(
-                "replace {rel} with the regular file from Git (`git checkout -- {rel}`) or re-run adopt"
+                "replace {rel} with the regular file from Git (`git checkout -- {}`) or re-run adopt",
+                quote(&rel)
             ),
         });
         return status;
@@ -654,8 +656,9 @@ fn progress_bar(len: usize) -> indicatif::ProgressBar {
 
 /// Adds the problems that depend on Git, age and decryption.
 fn judge(status: &mut ClusterStatus, max_age: Option<Duration>, git: &GitFacts) {
-    let name = &status.cluster;
-    let file = &status.file;
+    let name = quote(&status.cluster);
+    let file = quote(&status.file);
+    let message = quote(&format!("{}: break-glass kubeconfig", status.cluster));
     let mut add =
         |kind, message: String, fix: String| status.problems.push(Problem { kind, message, fix });
     match status.state {
@@ -667,9 +670,7 @@ fn judge(status: &mut ClusterStatus, max_age: Option<Duration>, git: &GitFacts) 
         State::Modified | State::Staged | State::Untracked => add(
             ProblemKind::Uncommitted,
             format!("{} and not committed", state_label(status.state)),
-            format!(
-                "git add '{file}' && git commit -m '{name}: break-glass kubeconfig' -- '{file}'"
-            ),
+            format!("git add {file} && git commit -m {message} -- {file}"),
         ),
         State::Unpushed => add(
             ProblemKind::Unpushed,
@@ -709,7 +710,7 @@ fn judge(status: &mut ClusterStatus, max_age: Option<Duration>, git: &GitFacts) 
         );
     }
     if let Some(live) = &status.live
-        && let Some((kind, fix)) = live_problem(live.state, name)
+        && let Some((kind, fix)) = live_problem(live.state, &name)
     {
         add(
             kind,

@@ -3,8 +3,9 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use super::cli::said;
-use super::{Head, Repo, shell_quote};
+use super::{Head, Repo};
 use crate::error::{Error, Result};
+use crate::shell::quote;
 
 /// What to do with new commits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,9 +52,9 @@ impl PushPlan {
     pub fn command(&self) -> String {
         format!(
             "git -C {} push {} {}",
-            shell_quote(&self.workdir),
-            shell_quote(&self.remote),
-            shell_quote(&self.refspec())
+            quote(&self.workdir),
+            quote(&self.remote),
+            quote(&self.refspec())
         )
     }
 
@@ -82,7 +83,7 @@ impl Repo {
     /// the commits exist locally and what to run.
     pub fn push_plan(&self) -> Result<PushPlan> {
         let workdir = self.workdir.to_string_lossy().into_owned();
-        let here = shell_quote(&workdir);
+        let here = quote(&workdir);
         match self.head()? {
             Head::Unborn => Err(Error::failed("nothing to push: the repository has no commits yet")),
             Head::Detached(id) => Err(Error::failed(format!(
@@ -92,11 +93,13 @@ impl Repo {
                 "put it on a branch and push that, e.g. `git -C {here} switch -c <branch>` then `git -C {here} push -u origin <branch>`"
             ))),
             Head::Branch { name, tracking: None } => {
-                let remote = self.sole_remote().unwrap_or_else(|| "<remote>".to_string());
+                let remote = self
+                    .sole_remote()
+                    .map_or_else(|| "<remote>".to_string(), |r| quote(&r));
                 Err(Error::failed(format!(
                     "not pushed: branch {name} has no upstream; the commit exists locally"
                 ))
-                .with_hint(format!("push it and set the upstream: git -C {here} push -u {remote} {name}")))
+                .with_hint(format!("push it and set the upstream: git -C {here} push -u {remote} {}", quote(&name))))
             }
             Head::Branch { name, tracking: Some(t) } => Ok(PushPlan {
                 branch: name,
@@ -120,7 +123,7 @@ impl Repo {
             return Ok(());
         }
         let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
-        let here = shell_quote(&plan.workdir);
+        let here = quote(&plan.workdir);
         if text.contains("[rejected]")
             || text.contains("non-fast-forward")
             || text.contains("fetch first")

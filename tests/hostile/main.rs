@@ -8,6 +8,7 @@ mod support;
 
 mod children;
 mod files;
+mod fixes;
 mod harness;
 mod inputs;
 mod names;
