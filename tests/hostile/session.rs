@@ -58,7 +58,16 @@ fn sweep(name: &str) -> Case {
 
 fn use_alpha(name: &str) -> Case {
     Case::new(name)
-        .args(["bootstrap", "break-glass", "use", "alpha", "--", "true"])
+        .args([
+            "bootstrap",
+            "break-glass",
+            "use",
+            "alpha",
+            "--reason",
+            "test",
+            "--",
+            "true",
+        ])
         .within(FAST)
 }
 
