@@ -165,6 +165,18 @@ fn use_leaves_an_event_and_an_annotation_naming_the_person_and_reason() {
             .any(|(reason, _)| reason == "BreakGlassSessionEnded"),
         "{events:?}"
     );
+
+    // status --live shows it next to the last-used date.
+    let out = bg(&env, cp, &admin(cp, &["status", "alpha", "--live"]));
+    let report = show(&out);
+    let row = report
+        .lines()
+        .find(|l| l.contains("last session"))
+        .unwrap_or_else(|| panic!("no last session row:\n{report}"));
+    assert!(
+        row.contains(PERSON) && row.contains("INC-7 OIDC down") && row.contains("(exit 0)"),
+        "{row}"
+    );
 }
 
 #[test]
@@ -223,6 +235,18 @@ fn rotation_lists_the_sessions_since_the_last_one_and_the_journal_holds_no_token
     assert!(!journal.contains(&token), "the journal holds the token");
     assert!(!journal.contains(MARKER));
 
+    // Until the rotation, --check fails and names the last session: from the cluster's
+    // annotation with --live, from the journal without.
+    for check in checks(cp) {
+        let out = bg(&env, cp, &check);
+        assert_eq!(out.status.code(), Some(1), "{check:?}: {}", show(&out));
+        assert!(
+            show(&out).contains("INC-9 second look"),
+            "{check:?}: {}",
+            show(&out)
+        );
+    }
+
     let out = bg(&env, cp, &admin(cp, &["rotate", "alpha"]));
     assert!(out.status.success(), "{}", show(&out));
     let message = env.git(&["log", "-1", "--format=%B"]);
@@ -235,17 +259,23 @@ fn rotation_lists_the_sessions_since_the_last_one_and_the_journal_holds_no_token
         assert!(line.contains("(exit 0)"), "start and end times: {line}");
     }
 
-    let out = bg(
-        &env,
-        cp,
-        &admin(cp, &["status", "alpha", "--live", "--check"]),
-    );
-    assert!(out.status.success(), "{}", show(&out));
+    for check in checks(cp) {
+        let out = bg(&env, cp, &check);
+        assert!(out.status.success(), "{check:?}: {}", show(&out));
+    }
     // Each session is in exactly one rotation commit.
     let out = bg(&env, cp, &admin(cp, &["rotate", "alpha"]));
     assert!(out.status.success(), "{}", show(&out));
     let message = env.git(&["log", "-1", "--format=%B"]);
     assert!(!message.contains("INC-9"), "{message}");
+}
+
+/// `status --live --check` (the cluster's annotation) and `status --check` (the journal).
+fn checks(cp: &ControlPlane) -> [Vec<String>; 2] {
+    [
+        admin(cp, &["status", "alpha", "--live", "--check"]),
+        ["status", "alpha", "--check"].map(String::from).to_vec(),
+    ]
 }
 
 fn journal_text(home: &Path) -> String {

@@ -402,6 +402,7 @@ fn assert_documented(live: &Value) {
         "last_used_recorded_at",
         "invalid_since",
         "file_written_at",
+        "last_session",
     ];
     want.sort();
     assert_eq!(keys, want);

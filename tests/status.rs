@@ -420,6 +420,7 @@ fn json_fields_are_stable_and_documented() {
             "decryption",
             "server",
             "live",
+            "unreviewed_sessions",
             "problems",
         ],
     );

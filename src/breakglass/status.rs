@@ -26,6 +26,8 @@ use crate::sops_config::SopsConfig;
 use crate::sops_file::SopsMetadata;
 use crate::ui::{OutputFormat, Style, Ui, table};
 
+use super::audit::Session;
+use super::audit::journal::Journal;
 use super::live::{self, LiveState, LiveStatus, TokenDigest};
 
 #[derive(Debug, clap::Args)]
@@ -132,6 +134,9 @@ pub struct ClusterStatus {
     pub server: Option<String>,
     /// `null` without `--live` or when the file did not decrypt.
     pub live: Option<LiveStatus>,
+    /// `use` sessions journaled on this machine since the file's last commit that no
+    /// rotation commit has listed yet (see `audit::journal`).
+    pub unreviewed_sessions: Vec<Session>,
     pub problems: Vec<Problem>,
     /// The decrypted token's digest, for `--live`.
     #[serde(skip)]
@@ -286,6 +291,7 @@ async fn collect(
         add_live(clusters, args, &mut statuses).await;
     }
     for status in &mut statuses {
+        status.unreviewed_sessions = unreviewed_sessions(fleet, status, ui);
         judge(status, args.max_age, &git);
     }
     let with_problems = statuses.iter().filter(|s| !s.problems.is_empty()).count();
@@ -449,6 +455,7 @@ fn inspect(
         decryption: None,
         server: None,
         live: None,
+        unreviewed_sessions: Vec::new(),
         problems: Vec::new(),
         token_digest: None,
     };
@@ -667,7 +674,45 @@ fn judge(status: &mut ClusterStatus, max_age: Option<Duration>, git: &GitFacts) 
             fix,
         );
     }
+    if let Some(problem) = journal_problem(status) {
+        status.problems.push(problem);
+    }
     status.problems.sort_by_key(|p| p.kind as u8);
+}
+
+/// The journal's sessions of the cluster not yet in a rotation commit, leaving out those
+/// before the file's last commit (a rotation made on another machine reviewed them).
+fn unreviewed_sessions(fleet: &Fleet, status: &ClusterStatus, ui: &mut Ui) -> Vec<Session> {
+    let found = Journal::for_fleet(fleet.root()).and_then(|j| j.unreviewed(&status.cluster));
+    match found {
+        Ok(sessions) => sessions
+            .into_iter()
+            .filter(|s| status.last_commit.as_ref().is_none_or(|c| s.start > c.date))
+            .collect(),
+        Err(e) => {
+            ui.warn(&format!("cannot read the session journal: {}", e.message()));
+            Vec::new()
+        }
+    }
+}
+
+/// A cluster used since its last rotation, as this machine's journal knows it (without
+/// `--live`, or when the cluster cannot be asked).
+fn journal_problem(status: &ClusterStatus) -> Option<Problem> {
+    let last = status.unreviewed_sessions.last()?;
+    let already = status
+        .problems
+        .iter()
+        .any(|p| p.kind == ProblemKind::UsedSinceRotation);
+    (!already).then(|| Problem {
+        kind: ProblemKind::UsedSinceRotation,
+        message: format!(
+            "used since last rotation: {} session(s) in the local journal, the last by {}",
+            status.unreviewed_sessions.len(),
+            last.summary()
+        ),
+        fix: format!("kube-dc bootstrap break-glass rotate {}", status.cluster),
+    })
 }
 
 /// `--check` accepts only `unused since rotation`.
@@ -865,6 +910,12 @@ fn live_rows(style: &Style, live: &LiveStatus) -> Vec<(&'static str, String)> {
         ),
         ("token", token),
         ("last used", last_used),
+        (
+            "last session",
+            live.last_session
+                .as_ref()
+                .map_or_else(dash, Session::summary),
+        ),
         (
             "invalid since",
             live.invalid_since.clone().unwrap_or_else(dash),
