@@ -257,7 +257,11 @@ fn use_runs_one_command_as_break_glass_and_propagates_its_exit_code() {
 
     // The bare form, the session variables, and the exit code.
     let script = "test \"$KUBE_DC_BREAK_GLASS\" = 1 && test \"$KUBE_DC_BREAK_GLASS_CLUSTER\" = beta && test -f \"$KUBECONFIG\" && stat -c %a \"$KUBECONFIG\" \"$(dirname \"$KUBECONFIG\")\" && exit 7";
-    let out = bg(&env, cp, &["beta", "--", "sh", "-c", script]);
+    let out = bg(
+        &env,
+        cp,
+        &["beta", "--reason", "test", "--", "sh", "-c", script],
+    );
     assert_eq!(out.status.code(), Some(7), "{}", show(&out));
     assert_eq!(text(&out.stdout), "600\n700\n");
     let sessions = env.home.join(".kube-dc/break-glass");

@@ -296,6 +296,43 @@ mod tests {
     }
 
     #[test]
+    fn sessions_are_the_body_of_one_commit_and_listed_per_cluster_in_a_combined_one() {
+        let (alpha, beta) = (
+            ClusterName::parse("alpha").unwrap(),
+            ClusterName::parse("beta").unwrap(),
+        );
+        let change = |cluster, sessions| Change {
+            cluster,
+            action: Action::Rotate,
+            server: "https://a:6443",
+            rel: "clusters/x/break-glass-kubeconfig.enc.yaml",
+            incident: None,
+            sessions,
+        };
+        let used = "- Ann (ann@h) 2026-03-04T01:00:00Z - 2026-03-04T01:05:00Z (exit 0): INC-7\n";
+        let now = DateTime::parse_from_rfc3339("2026-03-04T05:06:07Z")
+            .unwrap()
+            .to_utc();
+        let one =
+            MessageTemplate::default_for(Action::Rotate, false).render(&change(&alpha, used), now);
+        assert_eq!(
+            one,
+            format!("alpha: rotate break-glass token after recovery\n\n{SESSIONS_HEADING}\n{used}")
+        );
+        let both = combined_message(&[change(&alpha, used), change(&beta, "")], None, now);
+        assert!(
+            both.ends_with(&format!(
+                "- alpha: https://a:6443\n    {used}- beta: https://a:6443\n"
+            )),
+            "{both}"
+        );
+        assert!(
+            both.contains("break-glass sessions since its last rotation"),
+            "{both}"
+        );
+    }
+
+    #[test]
     fn rejects_bad_templates() {
         for (text, why) in [
             ("{cluser}: x", "unknown placeholder {cluser}"),
