@@ -9,8 +9,10 @@
 # cached under ~/.cache/kube-dc/bench/ so re-runs start timing at once.
 #
 # Then, in one run, times (release build):
-#   status --all               best of 3
+#   status --all               best of 3 (in-process sops reader)
+#   status --all with KUBE_DC_SOPS_DECRYPT=binary (a sops process per file), best of 1
 #   status --all --no-decrypt  best of 5
+#   use <cluster> -- true      best of 5, in-process and with the binary forced
 #   the baseline loop: `sops decrypt` + `git log -1` per cluster
 # and prints the ratios. BASELINE_SAMPLE=n times the loop on n evenly spread clusters and
 # scales it to all of them (the full loop takes ~15 minutes at 1,000 clusters).
@@ -128,6 +130,7 @@ best_of() {
 }
 
 status_all() { "$kube_dc" --repo "$fleet" bootstrap break-glass status --all "$@"; }
+use_true() { "$kube_dc" --repo "$fleet" bootstrap break-glass use "$(name 0)" --reason bench -- true 2>/dev/null; }
 
 baseline() {
   local step=$((clusters / sample)) i c
@@ -144,8 +147,13 @@ status_all --check >/dev/null || { echo "bench: status --all --check failed on t
 
 log "timing status --all (best of 3)"
 full=$(best_of 3 status_all)
+log "timing status --all with the sops binary forced (best of 1)"
+binary=$(KUBE_DC_SOPS_DECRYPT=binary best_of 1 status_all)
 log "timing status --all --no-decrypt (best of 5)"
 nodecrypt=$(best_of 5 status_all --no-decrypt)
+log "timing use -- true, in-process and with the binary forced (best of 5 each)"
+use_reader=$(best_of 5 use_true)
+use_binary=$(KUBE_DC_SOPS_DECRYPT=binary best_of 5 use_true)
 log "timing the baseline loop on $sample of $clusters clusters"
 measured=$(best_of 1 baseline)
 step=$((clusters / sample))
@@ -155,5 +163,7 @@ printf '\nstatus --all benchmark: %d clusters, %d commits, %d cores (%s)\n' "$cl
 printf '  baseline loop (sops decrypt + git log -1 per cluster): %8.2f s' "$loop"
 [ "$sample" -eq "$clusters" ] && printf '\n' || printf '  (measured %.2f s on %d clusters, scaled)\n' "$measured" "$sample"
 printf '  status --all:                                          %8.3f s   %6.1fx faster\n' "$full" "$(echo "$loop / $full" | bc -l)"
+printf '  status --all, sops binary forced:                      %8.3f s   in-process is %.1fx faster\n' "$binary" "$(echo "$binary / $full" | bc -l)"
 printf '  status --all --no-decrypt:                             %8.3f s   %6.1fx faster\n' "$nodecrypt" "$(echo "$loop / $nodecrypt" | bc -l)"
-printf '  targets: status --all >= 3x faster than the loop; --no-decrypt < 0.5 s\n'
+printf '  use -- true: in-process %.3f s, sops binary forced %.3f s\n' "$use_reader" "$use_binary"
+printf '  targets: status --all >= 15x faster than with the binary forced and < 0.5 s; --no-decrypt < 0.5 s\n'

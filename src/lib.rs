@@ -23,5 +23,6 @@ pub mod safe_fs;
 pub mod sops;
 pub mod sops_config;
 pub mod sops_file;
+pub mod sops_reader;
 pub mod subprocess;
 pub mod ui;

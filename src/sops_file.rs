@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct SopsMetadata {
@@ -12,11 +13,35 @@ pub struct SopsMetadata {
     pub mac: Option<String>,
     pub version: Option<String>,
     pub encrypted_regex: Option<String>,
+    pub unencrypted_regex: Option<String>,
+    pub encrypted_suffix: Option<String>,
+    pub unencrypted_suffix: Option<String>,
+    pub encrypted_comment_regex: Option<String>,
+    pub unencrypted_comment_regex: Option<String>,
+    #[serde(default)]
+    pub mac_only_encrypted: bool,
+    /// Shamir key groups; only counted.
+    #[serde(default)]
+    pub key_groups: Vec<IgnoredAny>,
+    /// Master keys other than age (pgp, kms, gcp_kms, azure_kv, hc_vault); only counted.
+    #[serde(default)]
+    pub pgp: Vec<IgnoredAny>,
+    #[serde(default)]
+    pub kms: Vec<IgnoredAny>,
+    #[serde(default)]
+    pub gcp_kms: Vec<IgnoredAny>,
+    #[serde(default)]
+    pub azure_kv: Vec<IgnoredAny>,
+    #[serde(default)]
+    pub hc_vault: Vec<IgnoredAny>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct AgeStanza {
     pub recipient: String,
+    /// The data key, age-encrypted (armored) to `recipient`.
+    #[serde(default)]
+    pub enc: String,
 }
 
 #[derive(Deserialize)]
@@ -30,6 +55,19 @@ impl SopsMetadata {
         let envelope: Envelope =
             serde_saphyr::from_str(text).map_err(|e| crate::redact::yaml_error(&e))?;
         Ok(envelope.sops)
+    }
+
+    /// Whether the file has a master key of another kind than age.
+    pub fn has_other_master_keys(&self) -> bool {
+        [
+            &self.pgp,
+            &self.kms,
+            &self.gcp_kms,
+            &self.azure_kv,
+            &self.hc_vault,
+        ]
+        .iter()
+        .any(|keys| !keys.is_empty())
     }
 
     pub fn age_recipients(&self) -> BTreeSet<String> {

@@ -529,7 +529,8 @@ async fn decrypt_all(
     if todo.is_empty() {
         return Ok(());
     }
-    let sops = Sops::locate(fleet.root()).await?;
+    // In-process decryption: status works where sops is not installed.
+    let sops = Sops::for_reading(fleet.root())?;
     let limit = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
     let permits = Arc::new(Semaphore::new(limit));
     let progress = progress_bar(todo.len());

@@ -206,6 +206,15 @@ impl TestEnv {
             .envs(self.base_env())
             .env("SOPS_AGE_KEY_FILE", &self.age_key)
             .current_dir(&self.fleet);
+        // `KUBE_DC_SOPS_DECRYPT=binary cargo test ...` runs the tests on the sops binary;
+        // `KUBE_DC_TEST_WITHOUT_SOPS=1` runs kube-dc with no sops to find (use, status).
+        if let Ok(mode) = std::env::var("KUBE_DC_SOPS_DECRYPT") {
+            cmd.env("KUBE_DC_SOPS_DECRYPT", mode);
+        }
+        if std::env::var_os("KUBE_DC_TEST_WITHOUT_SOPS").is_some() {
+            cmd.env("PATH", "/usr/local/bin:/usr/bin:/bin")
+                .env_remove("KUBE_DC_SOPS");
+        }
         cmd
     }
 
