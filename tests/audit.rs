@@ -216,6 +216,80 @@ fn a_record_the_cluster_refuses_is_reported_and_the_session_still_runs() {
     assert!(said.contains("forbidden"), "{said}");
 }
 
+/// The record gets a bounded time: an apiserver that accepts connections and then never
+/// answers delays the session by that bound, not more, and the banner says why.
+#[test]
+fn a_stalled_apiserver_delays_the_session_by_the_records_bound_only() {
+    let _serial = serial();
+    let cp = shared_control_plane();
+    let env = adopted(cp, "audit-stalled");
+    // Connections complete in the backlog; nothing ever reads or answers them.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let stalled = format!("https://{}", silent.local_addr().unwrap());
+    let plain = std::fs::read_to_string(env.decrypt_to_file("alpha", "bg.yaml")).unwrap();
+    let redirected = plain.replace(cp.server_url(), &stalled);
+    assert_ne!(plain, redirected, "the server URL is not in the kubeconfig");
+    std::fs::write(env.break_glass_file("alpha"), encrypt(&env, &redirected)).unwrap();
+
+    let marker = env.home.join("ran");
+    let started = Instant::now();
+    let out = bg(
+        &env,
+        cp,
+        &[
+            "use",
+            "alpha",
+            "--reason",
+            "INC-13 stalled",
+            "--",
+            "touch",
+            marker.to_str().unwrap(),
+        ],
+    );
+    let took = started.elapsed();
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(marker.exists(), "the command did not run: {}", show(&out));
+    // Start and end record, 6 s each, plus the process itself.
+    assert!(took < Duration::from_secs(16), "{took:?}");
+    let said = show(&out);
+    assert!(said.contains("record:   FAILED"), "{said}");
+    assert!(
+        said.contains("deadline has elapsed") || said.contains("no answer"),
+        "{said}"
+    );
+}
+
+/// The fleet's sops encryption of `plain` for alpha's break-glass file.
+fn encrypt(env: &TestEnv, plain: &str) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut child = env
+        .sops_cmd()
+        .args([
+            "encrypt",
+            "--filename-override",
+            "clusters/alpha/break-glass-kubeconfig.enc.yaml",
+            "--input-type",
+            "yaml",
+            "--output-type",
+            "yaml",
+            "/dev/stdin",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(plain.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "sops: {}", show(&out));
+    out.stdout
+}
+
 #[test]
 fn rotation_lists_the_sessions_since_the_last_one_and_the_journal_holds_no_token() {
     let _serial = serial();
