@@ -504,3 +504,25 @@ fn a_hanging_on_use_is_cut_at_its_bound_and_a_failing_one_is_reported() {
     assert!(said.contains("on_use:   FAILED"), "{said}");
     assert!(said.contains("chat server says no"), "{said}");
 }
+
+/// Self-rotation commits through the same path: it lists the session too.
+#[test]
+fn self_rotation_lists_the_sessions_since_the_last_rotation() {
+    let _serial = serial();
+    let cp = shared_control_plane();
+    let env = adopted(cp, "audit-self");
+    let out = bg(
+        &env,
+        cp,
+        &["use", "alpha", "--reason", "INC-14 self", "--", "true"],
+    );
+    assert!(out.status.success(), "{}", show(&out));
+    let out = bg(&env, cp, &["rotate", "alpha", "--via", "break-glass"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let message = env.git(&["log", "-1", "--format=%B"]);
+    let line = message
+        .lines()
+        .find(|l| l.contains("INC-14 self"))
+        .unwrap_or_else(|| panic!("the session is not in:\n{message}"));
+    assert!(line.contains(PERSON), "{line}");
+}
