@@ -212,7 +212,9 @@ impl LiveStatus {
             verdict(observed, id, &query.file_token, query.file_written_at);
         self.last_session.clone_from(&observed.last_session);
         if let (LiveState::UsedSinceRotation, Some(session)) = (self.state, &self.last_session) {
-            self.message = format!("{}; last session: {}", self.message, session.summary());
+            // The annotation is the cluster's word: shown redacted and bounded.
+            let shown = crate::redact::untrusted(session.summary().as_bytes());
+            self.message = format!("{}; last session: {shown}", self.message);
         }
         self
     }

@@ -5,7 +5,7 @@
 //! Git metadata for every cluster comes from one history walk (`git::Repo::last_commits`);
 //! decryptions run in parallel with a bound. The JSON schema is docs/json-output.md.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,6 +20,7 @@ use crate::error::{Context as _, Error, Result};
 use crate::fleet::{Cluster, Fleet};
 use crate::git::{CommitInfo, Head, PathState, Repo};
 use crate::leak_scan::{Finding, RuleId, Scanner};
+use crate::redact;
 use crate::safe_fs::BREAK_GLASS;
 use crate::sops::Sops;
 use crate::sops_config::SopsConfig;
@@ -290,8 +291,9 @@ async fn collect(
     if args.live {
         add_live(clusters, args, &mut statuses).await;
     }
+    let mut journaled = journaled_sessions(fleet, ui);
     for status in &mut statuses {
-        status.unreviewed_sessions = unreviewed_sessions(fleet, status, ui);
+        status.unreviewed_sessions = unreviewed_sessions(&mut journaled, status);
         judge(status, args.max_age, &git);
     }
     let with_problems = statuses.iter().filter(|s| !s.problems.is_empty()).count();
@@ -681,20 +683,28 @@ fn judge(status: &mut ClusterStatus, max_age: Option<Duration>, git: &GitFacts) 
     status.problems.sort_by_key(|p| p.kind as u8);
 }
 
-/// The journal's sessions of the cluster not yet in a rotation commit, leaving out those
-/// before the file's last commit (a rotation made on another machine reviewed them).
-fn unreviewed_sessions(fleet: &Fleet, status: &ClusterStatus, ui: &mut Ui) -> Vec<Session> {
-    let found = Journal::for_fleet(fleet.root()).and_then(|j| j.unreviewed(&status.cluster));
-    match found {
-        Ok(sessions) => sessions
-            .into_iter()
-            .filter(|s| status.last_commit.as_ref().is_none_or(|c| s.start > c.date))
-            .collect(),
+/// The sessions journaled on this machine that no rotation commit has listed, by cluster.
+fn journaled_sessions(fleet: &Fleet, ui: &mut Ui) -> BTreeMap<String, Vec<Session>> {
+    match Journal::for_fleet(fleet.root()).and_then(|j| j.unreviewed_all()) {
+        Ok(sessions) => sessions,
         Err(e) => {
             ui.warn(&format!("cannot read the session journal: {}", e.message()));
-            Vec::new()
+            BTreeMap::new()
         }
     }
+}
+
+/// The cluster's journaled sessions, leaving out those before the file's last commit (a
+/// rotation made on another machine reviewed them).
+fn unreviewed_sessions(
+    journaled: &mut BTreeMap<String, Vec<Session>>,
+    status: &ClusterStatus,
+) -> Vec<Session> {
+    let sessions = journaled.remove(&status.cluster).unwrap_or_default();
+    sessions
+        .into_iter()
+        .filter(|s| status.last_commit.as_ref().is_none_or(|c| s.start > c.date))
+        .collect()
 }
 
 /// A cluster used since its last rotation, as this machine's journal knows it (without
@@ -913,9 +923,10 @@ fn live_rows(style: &Style, live: &LiveStatus) -> Vec<(&'static str, String)> {
         ("last used", last_used),
         (
             "last session",
+            // The annotation is the cluster's word: shown redacted and bounded.
             live.last_session
                 .as_ref()
-                .map_or_else(dash, Session::summary),
+                .map_or_else(dash, |s| redact::untrusted(s.summary().as_bytes())),
         ),
         (
             "invalid since",

@@ -80,9 +80,14 @@ impl Journal {
 
     /// The cluster's sessions that no rotation commit has listed yet, oldest first.
     pub fn unreviewed(&self, cluster: &str) -> Result<Vec<Session>> {
+        Ok(self.unreviewed_all()?.remove(cluster).unwrap_or_default())
+    }
+
+    /// [`Journal::unreviewed`] for every cluster, from one read of the journal.
+    pub fn unreviewed_all(&self) -> Result<BTreeMap<String, Vec<Session>>> {
         let bytes = match safe_fs::read_file(&self.path, JOURNAL) {
             Ok(bytes) => bytes,
-            Err(e) if e.is_not_found() => return Ok(Vec::new()),
+            Err(e) if e.is_not_found() => return Ok(BTreeMap::new()),
             Err(e) => return Err(e.failed()),
         };
         let mut sessions: BTreeMap<String, Session> = BTreeMap::new();
@@ -90,19 +95,24 @@ impl Journal {
         // A line cut by a crash, or written by a newer kube-dc, is skipped.
         for line in bytes.split(|&b| b == b'\n') {
             match serde_json::from_slice::<Entry>(line) {
-                Ok(Entry::Session(s)) if s.cluster == cluster => {
+                Ok(Entry::Session(s)) => {
                     sessions.insert(s.id.clone(), s);
                 }
                 Ok(Entry::Reviewed { ids, .. }) => reviewed.extend(ids),
-                _ => {}
+                Err(_) => {}
             }
         }
-        let mut open: Vec<Session> = sessions
-            .into_values()
-            .filter(|s| !reviewed.contains(&s.id))
-            .collect();
-        open.sort_by_key(|s| s.start);
-        Ok(open)
+        let mut by_cluster: BTreeMap<String, Vec<Session>> = BTreeMap::new();
+        for session in sessions.into_values().filter(|s| !reviewed.contains(&s.id)) {
+            by_cluster
+                .entry(session.cluster.clone())
+                .or_default()
+                .push(session);
+        }
+        by_cluster
+            .values_mut()
+            .for_each(|list| list.sort_by_key(|s| s.start));
+        Ok(by_cluster)
     }
 
     fn append(&self, entry: &Entry) -> Result<()> {
