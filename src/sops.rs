@@ -145,20 +145,30 @@ impl Sops {
     /// in-process, or with the sops binary for what the reader does not support or when
     /// [`DECRYPT_MODE_ENV`] says so. Neither opens a fleet file (the caller read it safely).
     pub async fn decrypt(&self, rel: &str, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-        if decrypt_mode()? == DecryptMode::InProcess {
-            match sops_reader::decrypt(ciphertext) {
-                Ok(plaintext) => return Ok(plaintext),
-                Err(Failure::Unsupported(why)) => {
-                    if REPORT_FALLBACKS.load(Ordering::Relaxed) {
-                        eprintln!(
-                            "{rel}: decrypting with the sops binary: the in-process reader does not handle {why}"
-                        );
-                    }
-                }
-                Err(failure) => return Err(reader_error(failure, rel)),
-            }
+        match Sops::decrypt_in_process(rel, ciphertext)? {
+            Some(plaintext) => Ok(plaintext),
+            None => self.decrypt_with_binary(rel, ciphertext).await,
         }
-        self.decrypt_with_binary(rel, ciphertext).await
+    }
+
+    /// The in-process half of [`Sops::decrypt`], synchronous, for callers that decrypt
+    /// on a thread of their own: `Ok(None)` leaves the file to [`Sops::decrypt`]'s binary.
+    pub fn decrypt_in_process(rel: &str, ciphertext: &[u8]) -> Result<Option<Zeroizing<Vec<u8>>>> {
+        if decrypt_mode()? == DecryptMode::Binary {
+            return Ok(None);
+        }
+        match sops_reader::decrypt(ciphertext) {
+            Ok(plaintext) => Ok(Some(plaintext)),
+            Err(Failure::Unsupported(why)) => {
+                if REPORT_FALLBACKS.load(Ordering::Relaxed) {
+                    eprintln!(
+                        "{rel}: decrypting with the sops binary: the in-process reader does not handle {why}"
+                    );
+                }
+                Ok(None)
+            }
+            Err(failure) => Err(reader_error(failure, rel)),
+        }
     }
 
     /// sops reads the ciphertext from stdin: it opens no fleet file.

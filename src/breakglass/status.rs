@@ -19,6 +19,7 @@ use tokio::task::JoinSet;
 use crate::error::{Context as _, Error, Result};
 use crate::fleet::{Cluster, Fleet};
 use crate::git::{CommitInfo, Head, PathState, Repo};
+use crate::kubeconfig::{self, BreakGlassCredential};
 use crate::leak_scan::{Finding, RuleId, Scanner};
 use crate::redact;
 use crate::safe_fs::BREAK_GLASS;
@@ -252,13 +253,6 @@ fn usable(status: &ClusterStatus) -> Result<()> {
     }
 }
 
-fn is_unreadable(status: &ClusterStatus) -> bool {
-    status
-        .problems
-        .iter()
-        .any(|p| p.kind == ProblemKind::Unreadable)
-}
-
 /// Everything but decryption is read first; then the files are decrypted in parallel.
 async fn collect(
     fleet: &Fleet,
@@ -269,24 +263,37 @@ async fn collect(
     let rels: Vec<String> = clusters.iter().map(Cluster::break_glass_rel).collect();
     let sops_config = SopsConfig::load(&fleet.sops_config_path())?;
     let scanner = Scanner::new(&sops_config);
+    // A wrong sops setting is a configuration error even when no file needs the binary.
+    let sops = match args.no_decrypt {
+        true => None,
+        false => Some(Sops::for_reading(fleet.root())?),
+    };
     let now = Utc::now();
     // The history walk and reading the files are independent: use both cores.
     let (git, files) = std::thread::scope(|scope| {
         let git = scope.spawn(|| GitFacts::read(fleet, &rels, ui));
         let files: Vec<Result<Option<FileFacts>>> = clusters
             .iter()
-            .map(|c| FileFacts::read(c, &sops_config, &scanner))
+            .map(|c| FileFacts::read(c, &sops_config, &scanner, !args.no_decrypt))
             .collect();
         (git.join().expect("the Git thread panicked"), files)
     });
     let git = git?;
-    let mut statuses: Vec<ClusterStatus> = clusters
-        .iter()
-        .zip(files)
-        .map(|(c, file)| Ok(inspect(c, &git, file?, now)))
-        .collect::<Result<_>>()?;
-    if !args.no_decrypt {
-        decrypt_all(fleet, clusters, &mut statuses).await?;
+    let mut left_to_binary = Vec::new();
+    let mut statuses: Vec<ClusterStatus> = Vec::with_capacity(clusters.len());
+    for (i, (cluster, file)) in clusters.iter().zip(files).enumerate() {
+        let mut file = file?;
+        let decrypted = file.as_mut().map(|f| std::mem::take(&mut f.decrypted));
+        let mut status = inspect(cluster, &git, file, now);
+        match decrypted {
+            Some(Decrypted::Done(opened)) => record(&mut status, opened),
+            Some(Decrypted::LeftToBinary(ciphertext)) => left_to_binary.push((i, ciphertext)),
+            Some(Decrypted::NotTried) | None => {}
+        }
+        statuses.push(status);
+    }
+    if let Some(sops) = sops {
+        decrypt_with_binary(&sops, clusters, left_to_binary, &mut statuses).await?;
     }
     if args.live {
         add_live(clusters, args, &mut statuses).await;
@@ -374,6 +381,7 @@ impl GitFacts {
 
 /// What the break-glass file itself says, read without Git or a key.
 struct FileFacts {
+    decrypted: Decrypted,
     /// Why the file cannot be read at all; then nothing else is known about it.
     unreadable: Option<String>,
     size: u64,
@@ -385,10 +393,13 @@ struct FileFacts {
 
 impl FileFacts {
     /// `None` when the cluster has no break-glass file.
+    /// With `decrypt`, also decrypts in-process: this runs while the Git history is walked
+    /// on the other core, which is most of what `status --all` costs.
     fn read(
         cluster: &Cluster,
         config: &SopsConfig,
         scanner: &Scanner,
+        decrypt: bool,
     ) -> Result<Option<FileFacts>> {
         let rel = cluster.break_glass_rel();
         let file = match cluster.open_break_glass() {
@@ -404,7 +415,12 @@ impl FileFacts {
         let sops_meta = std::str::from_utf8(&bytes)
             .ok()
             .and_then(|t| SopsMetadata::from_yaml(t).ok().flatten());
+        let decrypted = match decrypt {
+            true => Decrypted::of(&rel, bytes.clone()),
+            false => Decrypted::NotTried,
+        };
         Ok(Some(FileFacts {
+            decrypted,
             unreadable: None,
             size: meta.len(),
             modified: meta.modified().ok().map(DateTime::<Utc>::from),
@@ -425,6 +441,7 @@ impl FileFacts {
     /// One hostile or broken file is a row with a problem, not the end of the report.
     fn unreadable(e: Error) -> FileFacts {
         FileFacts {
+            decrypted: Decrypted::NotTried,
             unreadable: Some(e.to_string()),
             size: 0,
             modified: None,
@@ -520,50 +537,78 @@ fn problem_from_finding(finding: Finding) -> Problem {
 
 /// Decrypts every existing file, a bounded number at a time, with a progress bar on a
 /// terminal.
-async fn decrypt_all(
-    fleet: &Fleet,
+/// A file's decryption as far as the file-reading thread got.
+#[derive(Default)]
+enum Decrypted {
+    #[default]
+    NotTried,
+    Done(Result<BreakGlassCredential>),
+    /// The in-process reader does not handle it (or the binary is forced): the ciphertext,
+    /// for the sops binary.
+    LeftToBinary(Vec<u8>),
+}
+
+impl Decrypted {
+    fn of(rel: &str, ciphertext: Vec<u8>) -> Decrypted {
+        match Sops::decrypt_in_process(rel, &ciphertext) {
+            Ok(Some(plaintext)) => Decrypted::Done(kubeconfig::parse(&plaintext, rel)),
+            Ok(None) => Decrypted::LeftToBinary(ciphertext),
+            Err(e) => Decrypted::Done(Err(e)),
+        }
+    }
+}
+
+fn record(status: &mut ClusterStatus, opened: Result<BreakGlassCredential>) {
+    status.decryption = Some(match opened {
+        Ok(credential) => {
+            status.token_digest = Some(TokenDigest::of(&credential.token));
+            status.server = Some(credential.server);
+            Decryption {
+                ok: true,
+                error: None,
+                fix: None,
+            }
+        }
+        Err(e) => Decryption {
+            ok: false,
+            error: Some(e.message().to_string()),
+            fix: e.hint().map(String::from),
+        },
+    });
+}
+
+/// What the in-process reader left to the sops binary, a few processes at a time.
+async fn decrypt_with_binary(
+    sops: &Sops,
     clusters: &[Cluster],
+    todo: Vec<(usize, Vec<u8>)>,
     statuses: &mut [ClusterStatus],
 ) -> Result<()> {
-    let todo: Vec<usize> = (0..clusters.len())
-        .filter(|&i| statuses[i].state != State::NotAdopted && !is_unreadable(&statuses[i]))
-        .collect();
     if todo.is_empty() {
         return Ok(());
     }
-    // In-process decryption: status works where sops is not installed.
-    let sops = Sops::for_reading(fleet.root())?;
     let limit = std::thread::available_parallelism().map_or(2, |n| n.get() * 2);
     let permits = Arc::new(Semaphore::new(limit));
     let progress = progress_bar(todo.len());
     let mut tasks = JoinSet::new();
-    for i in todo {
-        let (sops, cluster, permits) = (sops.clone(), clusters[i].clone(), permits.clone());
+    for (i, ciphertext) in todo {
+        let Some(cluster) = clusters.get(i) else {
+            continue;
+        };
+        let (sops, rel, permits) = (sops.clone(), cluster.break_glass_rel(), permits.clone());
         tasks.spawn(async move {
             let _permit = permits.acquire_owned().await;
-            (i, super::open(&sops, &cluster).await)
+            let opened = sops
+                .decrypt(&rel, &ciphertext)
+                .await
+                .and_then(|plaintext| kubeconfig::parse(&plaintext, &rel));
+            (i, opened)
         });
     }
     while let Some(joined) = tasks.join_next().await {
         let (i, opened) = joined.map_err(|e| Error::failed(format!("decryption task: {e}")))?;
-        let status = &mut statuses[i];
-        match opened {
-            Ok(credential) => {
-                status.token_digest = Some(TokenDigest::of(&credential.token));
-                status.server = Some(credential.server);
-                status.decryption = Some(Decryption {
-                    ok: true,
-                    error: None,
-                    fix: None,
-                });
-            }
-            Err(e) => {
-                status.decryption = Some(Decryption {
-                    ok: false,
-                    error: Some(e.message().to_string()),
-                    fix: e.hint().map(String::from),
-                })
-            }
+        if let Some(status) = statuses.get_mut(i) {
+            record(status, opened);
         }
         progress.inc(1);
     }
