@@ -83,12 +83,23 @@ fn hanging_key_command(s: &mut Scene) {
     s.var("SOPS_AGE_KEY_CMD", command.to_string_lossy());
 }
 
+/// The fleet's `on_use` command hangs (`use` runs it at the start of the session).
+fn hanging_on_use(s: &mut Scene) {
+    s.write(
+        "fleet/.kube-dc.yaml",
+        format!("on_use: '{RECORD_AND_HANG}'\n"),
+    );
+}
+
+const USE_ALPHA: [&str; 6] = ["use", "alpha", "--reason", "test", "--", "true"];
+
 #[test]
 fn helpers_die_when_kube_dc_is_killed() {
     let failures: Vec<String> = [
         outlives_kube_dc(hanging_sops, &["status", "alpha"]),
         outlives_kube_dc(hanging_sops, &["status", "--all"]),
-        outlives_kube_dc(hanging_sops, &["use", "alpha", "--", "true"]),
+        outlives_kube_dc(hanging_sops, &USE_ALPHA),
+        outlives_kube_dc(hanging_on_use, &USE_ALPHA),
         outlives_kube_dc(hanging_plugin, &LIVE_WITH_PLUGIN),
         outlives_kube_dc(hanging_key_command, &["status", "alpha"]),
     ]
