@@ -36,5 +36,6 @@ pub mod sops;
 pub mod sops_config;
 pub mod sops_file;
 pub mod sops_reader;
+pub mod state_dir;
 pub mod subprocess;
 pub mod ui;
