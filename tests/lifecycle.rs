@@ -9,6 +9,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use support::control_plane::ControlPlane;
+use support::full_disk;
 use support::running::Running;
 use support::{
     TestEnv, TokenControllerStopped, bg, files_under, serial, shared_control_plane, show, text,
@@ -872,4 +873,41 @@ fn kill_9_during_adopt_or_rotate_leaves_absent_old_or_new_never_partial() {
             );
         }
     }
+}
+
+/// Re-adopt onto a full disk (a real one: a filled tmpfs over the cluster's directory):
+/// the message names the file and says the disk is full, the old file stays as it was,
+/// and no temp file is left.
+#[test]
+fn adopt_on_a_full_disk_keeps_the_old_file_whole() {
+    let _serial = serial();
+    let cp = shared_control_plane();
+    reset_cluster(cp);
+    let env = TestEnv::new().with_git();
+    adopt_ok(&env, cp, "beta");
+    let dir = env.fleet.join("clusters/beta");
+    let files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name, std::fs::read(e.path()).unwrap())
+        })
+        .collect();
+    full_disk::private_mount_namespace();
+    full_disk::mount_full_tmpfs(&dir, &files);
+    let before = files_under(&dir);
+    let out = bg(&env, cp, &admin(cp, &["adopt", "beta", "--no-commit"]));
+    let after = files_under(&dir);
+    let old = std::fs::read(env.break_glass_file("beta")).unwrap();
+    full_disk::unmount(&dir);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let err = text(&out.stderr);
+    assert!(err.contains("break-glass-kubeconfig.enc.yaml"), "{err}");
+    assert!(err.contains("the disk is full"), "{err}");
+    assert_eq!(after, before, "a file was left or removed: {after:?}");
+    let kept = files
+        .iter()
+        .find(|(n, _)| n == "break-glass-kubeconfig.enc.yaml");
+    assert_eq!(Some(&old), kept.map(|(_, c)| c), "the old file changed");
 }

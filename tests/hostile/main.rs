@@ -7,6 +7,7 @@
 mod support;
 
 mod children;
+mod disk_full;
 mod files;
 mod fixes;
 mod harness;

@@ -56,7 +56,7 @@ fn sweep(name: &str) -> Case {
         .within(FAST)
 }
 
-fn use_alpha(name: &str) -> Case {
+pub fn use_alpha(name: &str) -> Case {
     Case::new(name)
         .args([
             "bootstrap",

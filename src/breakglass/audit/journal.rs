@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::Session;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, describe_io};
 use crate::safe_fs::{Kind, RegularFile};
 use crate::state_dir;
 
@@ -138,8 +138,9 @@ impl Journal {
         self.check_own(&journal)?;
         journal.file.write_all(&line).map_err(|e| {
             Error::failed(format!(
-                "cannot write the session journal {}: {e}",
-                journal.path.display()
+                "cannot write the session journal {}: {}",
+                journal.path.display(),
+                describe_io(&e)
             ))
         })
     }

@@ -17,7 +17,7 @@ use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, describe_io};
 use crate::safe_fs::{self, Dir, file_kind};
 use crate::state_dir;
 
@@ -224,15 +224,19 @@ impl SessionFile {
         let prefix = format!("{FILE_PREFIX}{}-", ProcessId::current().encode());
         let (mut file, name) = dir.create_unique(&prefix, FILE_SUFFIX).map_err(|e| {
             Error::failed(format!(
-                "creating the session kubeconfig in {}: {e}",
-                dir.path().display()
+                "creating the session kubeconfig in {}: {}",
+                dir.path().display(),
+                describe_io(&e)
             ))
         })?;
         // From here on SessionFile owns the removal.
         let session = SessionFile { dir, name };
         file.write_all(content)
             .and_then(|()| file.sync_all())
-            .map_err(|e| Error::failed(format!("writing {}: {e}", session.path().display())))?;
+            .map_err(|e| {
+                let why = describe_io(&e);
+                Error::failed(format!("writing {}: {why}", session.path().display()))
+            })?;
         Ok(session)
     }
 
