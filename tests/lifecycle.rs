@@ -12,10 +12,9 @@ use support::control_plane::ControlPlane;
 use support::full_disk;
 use support::running::Running;
 use support::{
-    TestEnv, TokenControllerStopped, bg, files_under, serial, shared_control_plane, show, text,
+    BG_USER, TestEnv, TokenControllerStopped, bg, files_under, serial, shared_control_plane, show,
+    text,
 };
-
-const BG_USER: &str = "system:serviceaccount:kube-system:break-glass";
 
 fn admin<'a>(cp: &'a ControlPlane, args: &[&'a str]) -> Vec<&'a str> {
     let mut full = args.to_vec();
@@ -116,9 +115,7 @@ fn adopt_writes_a_kubeconfig_that_kubectl_uses_as_cluster_admin_and_readopt_keep
     assert!(text(&out.stderr).contains("not pushed"), "{}", show(&out));
 
     // Decrypted by the real sops, used by the real kubectl.
-    let kubeconfig = env.decrypt_to_file("beta", "beta.kubeconfig");
-    let who = cp.whoami(&kubeconfig);
-    assert_eq!(text(&who.stdout), BG_USER, "{}", show(&who));
+    let kubeconfig = env.break_glass_login(cp, "beta", "beta.kubeconfig");
     let can = kubectl(cp, &kubeconfig, &["auth", "can-i", "*", "*"]);
     assert_eq!(text(&can.stdout).trim(), "yes", "{}", show(&can));
     for object in ["serviceaccount/break-glass", "secret/break-glass-token"] {
@@ -170,8 +167,7 @@ fn rotate_revokes_the_old_token_keeps_the_server_and_the_new_token_works() {
         ],
     );
     assert!(out.status.success(), "{}", show(&out));
-    let old = env.decrypt_to_file("eu/dc1", "old.kubeconfig");
-    assert_eq!(text(&cp.whoami(&old).stdout), BG_USER);
+    let old = env.break_glass_login(cp, "eu/dc1", "old.kubeconfig");
     let old_uid = secret_uid(cp);
 
     let out = bg(&env, cp, &["rotate", "eu/dc1", "--kubeconfig", kc]);
@@ -199,8 +195,7 @@ fn rotate_revokes_the_old_token_keeps_the_server_and_the_new_token_works() {
         "{err}"
     );
 
-    let new = env.decrypt_to_file("eu/dc1", "new.kubeconfig");
-    assert_eq!(text(&cp.whoami(&new).stdout), BG_USER);
+    let new = env.break_glass_login(cp, "eu/dc1", "new.kubeconfig");
     let new_text = std::fs::read_to_string(&new).unwrap();
     assert!(
         new_text.contains(&format!("server: {localhost}")),
@@ -307,8 +302,7 @@ fn ctrl_c_after_the_revocation_finishes_the_rotation() {
     let (code, err) = rotation.finish();
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("Press Ctrl-C again to abort"), "{err}");
-    let kubeconfig = env.decrypt_to_file("beta", "rotated.kubeconfig");
-    assert_eq!(text(&cp.whoami(&kubeconfig).stdout), BG_USER);
+    env.break_glass_login(cp, "beta", "rotated.kubeconfig");
     assert_ne!(cluster_token(cp), old_token, "not rotated");
 }
 
@@ -453,8 +447,7 @@ fn unchanged_and_recoverable(env: &TestEnv, cp: &ControlPlane, before: &[u8]) {
         "file changed by a rotate that stopped"
     );
     adopt_ok(env, cp, "beta");
-    let kubeconfig = env.decrypt_to_file("beta", "recovered.kubeconfig");
-    assert_eq!(text(&cp.whoami(&kubeconfig).stdout), BG_USER);
+    env.break_glass_login(cp, "beta", "recovered.kubeconfig");
 }
 
 #[test]
@@ -495,8 +488,7 @@ fn rotate_replaces_a_token_revoked_out_of_band() {
         "{}",
         show(&out)
     );
-    let new = env.decrypt_to_file("beta", "new.kubeconfig");
-    assert_eq!(text(&cp.whoami(&new).stdout), BG_USER);
+    env.break_glass_login(cp, "beta", "new.kubeconfig");
 }
 
 #[test]
