@@ -160,6 +160,18 @@ fn many_clear_tokens(text: Vec<u8>) -> Vec<u8> {
     prepend(text, format!("extra:\n{}", keys.trim_end()).as_bytes())
 }
 
+const STATUS_ALPHA: [&str; 4] = ["bootstrap", "break-glass", "status", "alpha"];
+const USE_ALPHA: [&str; 8] = [
+    "bootstrap",
+    "break-glass",
+    "use",
+    "alpha",
+    "--reason",
+    "test",
+    "--",
+    "true",
+];
+
 fn hostile(what: &str, mutate: Mutate, command: &str, args: &[&str]) -> Case {
     Case::new(format!("{command} on a break-glass file with {what}"))
         .setup(move |s: &mut Scene| {
@@ -178,19 +190,8 @@ fn hostile(what: &str, mutate: Mutate, command: &str, args: &[&str]) -> Case {
 fn hostile_sops_files_fail_clearly_and_fast() {
     let mut cases = Vec::new();
     for (what, mutate, says) in FILES {
-        let status = ["bootstrap", "break-glass", "status", "alpha"];
-        let use_ = [
-            "bootstrap",
-            "break-glass",
-            "use",
-            "alpha",
-            "--reason",
-            "test",
-            "--",
-            "true",
-        ];
-        cases.push(hostile(what, mutate, "status", &status).says(says));
-        cases.push(hostile(what, mutate, "use", &use_).says(says));
+        cases.push(hostile(what, mutate, "status", &STATUS_ALPHA).says(says));
+        cases.push(hostile(what, mutate, "use", &USE_ALPHA).says(says));
     }
     run_table(cases);
 }
@@ -206,24 +207,12 @@ fn an_alias_bomb_is_refused_not_expanded() {
             .within(quick)
     };
     run_table(vec![
-        bomb("status", &["bootstrap", "break-glass", "status", "alpha"]),
+        bomb("status", &STATUS_ALPHA),
         bomb(
             "status --all --check",
             &["bootstrap", "break-glass", "status", "--all", "--check"],
         ),
-        bomb(
-            "use",
-            &[
-                "bootstrap",
-                "break-glass",
-                "use",
-                "alpha",
-                "--reason",
-                "test",
-                "--",
-                "true",
-            ],
-        ),
+        bomb("use", &USE_ALPHA),
     ]);
 }
 
@@ -234,14 +223,18 @@ fn an_alias_bomb_is_refused_not_expanded() {
 #[test]
 fn very_many_keys_cost_linear_time() {
     let linear = Duration::from_secs(20);
-    let status = ["bootstrap", "break-glass", "status", "alpha"];
     run_table(vec![
-        hostile("80,000 keys", many_keys, "status", &status)
+        hostile("80,000 keys", many_keys, "status", &STATUS_ALPHA)
             .exit(0)
             .says("decrypts:       ok")
             .within(linear),
-        hostile("80,000 clear tokens", many_clear_tokens, "status", &status)
-            .says("extra[79999].token is in clear")
-            .within(linear),
+        hostile(
+            "80,000 clear tokens",
+            many_clear_tokens,
+            "status",
+            &STATUS_ALPHA,
+        )
+        .says("extra[79999].token is in clear")
+        .within(linear),
     ]);
 }
