@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::breakglass;
+use crate::commands::{adopt, check, rotate, status, r#use};
 use crate::error::{Error, Result};
 use crate::fleet::{FLEET_ENV, Fleet};
 use crate::sops_config::SopsConfig;
@@ -78,7 +79,7 @@ pub struct BreakGlassCommand {
     #[command(subcommand)]
     command: Option<BreakGlass>,
     #[command(flatten)]
-    bare_use: Option<breakglass::session::UseArgs>,
+    bare_use: Option<r#use::UseArgs>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,7 +91,7 @@ pub enum BreakGlass {
     /// and removes the file when the shell exits or kube-dc gets SIGINT/SIGTERM/SIGHUP.
     /// Exits with the shell's (or command's) exit code. Rotate afterwards.
     ///   kube-dc bootstrap break-glass use alpha -- kubectl get nodes
-    Use(breakglass::session::UseArgs),
+    Use(r#use::UseArgs),
     /// Mint the break-glass token on a cluster and store its kubeconfig encrypted.
     ///
     /// Applies ServiceAccount/break-glass, ClusterRoleBinding/break-glass (cluster-admin) and
@@ -99,7 +100,7 @@ pub enum BreakGlass {
     /// clusters/<cluster>/break-glass-kubeconfig.enc.yaml. Idempotent: re-running keeps the
     /// current token (use rotate for a new one). Run it with an admin context:
     ///   unset KUBECONFIG; kube-dc bootstrap break-glass adopt <cluster> --kube-context <admin>
-    Adopt(breakglass::mint::AdoptArgs),
+    Adopt(adopt::AdoptArgs),
     /// Replace break-glass tokens (after every session; many clusters after an incident).
     ///
     /// With an admin context: checks the server URL with the current token, revokes it
@@ -111,20 +112,20 @@ pub enum BreakGlass {
     ///
     /// With --via break-glass: no admin login at all, only the fleet file and the age key;
     /// make-before-break through a stand-in account, resumable after any interruption.
-    Rotate(breakglass::mint::RotateArgs),
+    Rotate(rotate::RotateArgs),
     /// Report break-glass files (one cluster, or --all) without contacting any cluster.
     ///
     /// Shows the file's Git state (committed, unpushed, modified, staged, untracked, not
     /// adopted), the last commit that touched it and the token's age since then, sops'
     /// lastmodified, whether the age recipients match .sops.yaml, and whether it decrypts
     /// (in memory; --no-decrypt needs no key). --check exits 1 when anything needs attention.
-    Status(breakglass::status::StatusArgs),
+    Status(status::StatusArgs),
     /// Keep plaintext break-glass credentials out of Git (what hooks/pre-commit runs).
     ///
     /// Checks that break-glass files are encrypted to the .sops.yaml recipients and that no
     /// file holds a clear kubeconfig credential or service-account token. Never decrypts.
     /// Exit 0 clean, 1 findings, 2 usage error.
-    Check(breakglass::check::CheckArgs),
+    Check(check::CheckArgs),
 }
 
 /// Runs the command; the `Ok` value is the process exit code.
@@ -152,12 +153,12 @@ pub async fn run(cli: Cli) -> Result<u8> {
     match command {
         BreakGlass::Use(args) => {
             fleet.adopted_cluster(&args.cluster)?;
-            breakglass::session::run(&fleet, &args, &mut ui).await
+            r#use::run(&fleet, &args, &mut ui).await
         }
-        BreakGlass::Adopt(args) => done(breakglass::mint::adopt(&fleet, &args, &mut ui).await),
-        BreakGlass::Rotate(args) => breakglass::mint::rotate(&fleet, &args, &mut ui).await,
-        BreakGlass::Status(args) => done(breakglass::status::run(&fleet, &args, &mut ui).await),
-        BreakGlass::Check(args) => done(breakglass::check::run(&fleet, &args, &mut ui)),
+        BreakGlass::Adopt(args) => done(adopt::run(&fleet, &args, &mut ui).await),
+        BreakGlass::Rotate(args) => rotate::run(&fleet, &args, &mut ui).await,
+        BreakGlass::Status(args) => done(status::run(&fleet, &args, &mut ui).await),
+        BreakGlass::Check(args) => done(check::run(&fleet, &args, &mut ui)),
     }
 }
 

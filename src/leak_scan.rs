@@ -1,5 +1,5 @@
 //! The rules that keep plaintext break-glass credentials out of Git, as pure functions of
-//! a path and its bytes: no Git, no sops, no key. `breakglass::check` feeds them the staged
+//! a path and its bytes: no Git, no sops, no key. `commands::check` feeds them the staged
 //! blobs or work-tree files.
 //!
 //! Cost model: most files in a commit are unrelated to clusters, so [`classify`] decides

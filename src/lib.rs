@@ -16,6 +16,7 @@ pub mod breakglass;
 pub mod cli;
 pub mod cluster;
 pub mod cluster_config;
+pub mod commands;
 pub mod completion;
 pub mod credential_plugin;
 pub mod credentials;

@@ -5,7 +5,7 @@
 //! `kubernetes.io/legacy-token-last-used: YYYY-MM-DD` (UTC), skipping the write when the
 //! label already says today (or tomorrow): one date per day. adopt and rotate use the new
 //! token once, to verify it, just before they encrypt the file, and then clear the label
-//! (see `lifecycle::verify_new`). For files written otherwise, the time of the apiserver's
+//! (see `mint::steps::verify_new`). For files written otherwise, the time of the apiserver's
 //! write (its managedFields entry for the label), compared with the file's sops
 //! `lastmodified`, tells that check from a later use.
 

@@ -22,7 +22,7 @@
 //!
 //! // Before contacting the cluster: rejects a bad template or a fleet outside Git.
 //! let recorder = args.git.recorder(&fleet)?;
-//! breakglass::seal(&sops, &cluster, &credential).await?;
+//! sealed_file::seal(&sops, &cluster, &credential).await?;
 //! let change = git::Change {
 //!     cluster: cluster.name(),
 //!     action: git::Action::Adopt,

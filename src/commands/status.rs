@@ -1,6 +1,6 @@
 //! `status <cluster> | --all`: each break-glass file's Git state, last commit, token age,
 //! sops metadata and recipients, and (unless `--no-decrypt`) whether it decrypts. Contacts
-//! no cluster unless `--live` asks for it ([`super::live`]); decryption happens in memory only.
+//! no cluster unless `--live` asks for it ([`crate::breakglass::live`]); decryption happens in memory only.
 //!
 //! Git metadata for every cluster comes from one history walk (`git::Repo::last_commits`);
 //! decryptions run in parallel with a bound. The JSON schema is docs/json-output.md.
@@ -28,9 +28,9 @@ use crate::sops_config::SopsConfig;
 use crate::sops_file::SopsMetadata;
 use crate::ui::{ColorChoice, StatusFormat, Style, Ui, table};
 
-use super::audit::Session;
-use super::audit::journal::Journal;
-use super::live::{self, LiveState, LiveStatus, TokenDigest};
+use crate::breakglass::audit::Session;
+use crate::breakglass::audit::journal::Journal;
+use crate::breakglass::live::{self, LiveState, LiveStatus, TokenDigest};
 
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("which").required(true).args(["cluster", "all"])))]
