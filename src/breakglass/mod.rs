@@ -5,7 +5,7 @@
 pub mod audit;
 pub mod batch;
 pub mod interrupt;
-pub mod live;
 pub mod mint;
 pub mod sealed_file;
 pub mod session;
+pub mod status;

@@ -20,8 +20,8 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::audit::{Session, record};
-use super::mint::admin_context;
+use crate::breakglass::audit::{Session, record};
+use crate::breakglass::mint::admin_context;
 use crate::cluster::{self, AdminAccess, Identity, LAST_USED_LABEL, LiveObjects, ReadFailure};
 use crate::error::Error;
 use crate::fleet::Cluster;
