@@ -15,7 +15,7 @@ use crate::ui::Ui;
 #[derive(Debug, clap::Args)]
 pub struct AdoptArgs {
     /// Cluster name, as its directory under clusters/ (e.g. `alpha`, `eu/dc1`).
-    #[arg(add = crate::completion::cluster_names())]
+    #[arg(add = crate::cli::completion::cluster_names())]
     pub cluster: String,
     /// API server URL to embed (default: KUBE_API_EXTERNAL_URL in cluster-config.env, else
     /// the URL in the existing file, else the kube context's server).

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod adopt;
 pub mod check;
+pub mod man;
 pub mod progress;
 pub mod rotate;
 pub mod status;

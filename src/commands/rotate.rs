@@ -25,7 +25,7 @@ pub struct RotateArgs {
     #[arg(
         value_name = "CLUSTER",
         required_unless_present = "all",
-        add = crate::completion::cluster_names()
+        add = crate::cli::completion::cluster_names()
     )]
     pub clusters: Vec<String>,
     /// Rotate every cluster that has a break-glass file.

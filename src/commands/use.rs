@@ -16,7 +16,7 @@ use crate::ui::{Style, Ui};
 #[derive(Debug, clap::Args)]
 pub struct UseArgs {
     /// Cluster name, as its directory under clusters/ (e.g. `alpha`, `eu/dc1`).
-    #[arg(add = crate::completion::cluster_names())]
+    #[arg(add = crate::cli::completion::cluster_names())]
     pub cluster: String,
     /// Why the glass is broken: an incident id or a sentence (one line, at most 200
     /// characters). Recorded in the cluster, the local journal and the next rotation's

@@ -23,7 +23,7 @@ use crate::ui::{StatusFormat, Ui};
 #[command(group(clap::ArgGroup::new("which").required(true).args(["cluster", "all"])))]
 pub struct StatusArgs {
     /// Cluster name, as its directory under clusters/ (e.g. `alpha`, `eu/dc1`).
-    #[arg(add = crate::completion::cluster_names())]
+    #[arg(add = crate::cli::completion::cluster_names())]
     pub cluster: Option<String>,
     /// Every cluster under clusters/, one row each (including clusters not adopted).
     #[arg(long)]

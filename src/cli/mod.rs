@@ -1,13 +1,16 @@
-//! The command line: argument definitions and dispatch to the commands.
+//! The command line: the top-level parser, dispatch to the commands (`crate::commands`),
+//! and what every run does first (sweep stale sessions, find the fleet, check .sops.yaml).
+
+pub mod completion;
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::breakglass;
-use crate::commands::{adopt, check, rotate, status, r#use};
+use crate::commands::{adopt, check, man, rotate, status, r#use};
 use crate::error::{Error, Result};
-use crate::fleet::{FLEET_ENV, Fleet};
+use crate::fleet::Fleet;
 use crate::sops_config::SopsConfig;
 use crate::ui::{ColorChoice, Ui};
 
@@ -59,7 +62,7 @@ pub enum Command {
         command: Bootstrap,
     },
     /// Write the man pages (kube-dc.1 and one per subcommand) to a directory.
-    Man(crate::man::ManArgs),
+    Man(man::ManArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -131,7 +134,7 @@ pub enum BreakGlass {
 /// Runs the command; the `Ok` value is the process exit code.
 pub async fn run(cli: Cli) -> Result<u8> {
     let break_glass = match cli.command {
-        Command::Man(args) => return crate::man::write(&args),
+        Command::Man(args) => return man::run(&args, Cli::command(), VERSION),
         Command::Bootstrap {
             command: Bootstrap::BreakGlass(break_glass),
         } => break_glass,
@@ -139,7 +142,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
     let mut ui = Ui::stdio(cli.color, cli.verbose);
     crate::sops::report_fallbacks(cli.verbose > 0);
     sweep_stale_sessions(&mut ui);
-    let fleet = discover_fleet(cli.repo.as_deref())?;
+    let fleet = Fleet::discover_here(cli.repo.as_deref())?;
     ui.detail(&format!("fleet: {}", fleet.root().display()));
     // A broken .sops.yaml is a fleet configuration error for every command (exit 2),
     // found before anything runs.
@@ -177,12 +180,4 @@ fn sweep_stale_sessions(ui: &mut Ui) {
             sweep.removed
         ));
     }
-}
-
-pub(crate) fn discover_fleet(flag: Option<&std::path::Path>) -> Result<Fleet> {
-    let env = std::env::var_os(FLEET_ENV).map(PathBuf::from);
-    let cwd =
-        std::env::current_dir().map_err(|e| Error::failed(format!("current directory: {e}")))?;
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    Fleet::discover(flag, env.as_deref(), &cwd, home.as_deref())
 }
