@@ -125,7 +125,7 @@ impl Scanner<'_> {
     }
 }
 
-pub(super) fn missing_metadata(meta: &SopsMetadata) -> Vec<&'static str> {
+fn missing_metadata(meta: &SopsMetadata) -> Vec<&'static str> {
     [
         ("mac", meta.mac.is_none()),
         ("version", meta.version.is_none()),
@@ -140,7 +140,7 @@ pub(super) fn missing_metadata(meta: &SopsMetadata) -> Vec<&'static str> {
 /// Rule 1 for what a structural look misses in an encrypted break-glass file: a clear
 /// JWT anywhere (a comment, a new key) and a credential key in clear on any line (in a
 /// comment, under `sops:`), each line reported once.
-pub(super) fn added_in_clear(rel: &str, text: &str, known: &[Finding], fix: &str) -> Vec<Finding> {
+fn added_in_clear(rel: &str, text: &str, known: &[Finding], fix: &str) -> Vec<Finding> {
     let reported = |line: usize| known.iter().any(|f| f.line == line);
     let jwts = jwt::find(text.as_bytes()).into_iter().map(|hit| {
         (

@@ -59,13 +59,13 @@ pub(super) fn located(text: &str, paths: &[String]) -> Vec<(usize, String)> {
         .collect()
 }
 
-pub(super) fn leaf_key(path: &str) -> &str {
+fn leaf_key(path: &str) -> &str {
     let last = path.rsplit('.').next().unwrap_or(path);
     last.split('[').next().unwrap_or(last)
 }
 
 /// Lines (1-based) holding `key: <value that is not ENC[...]>`.
-pub(super) fn clear_key_lines<'t>(text: &'t str, key: &'t str) -> impl Iterator<Item = usize> + 't {
+fn clear_key_lines<'t>(text: &'t str, key: &'t str) -> impl Iterator<Item = usize> + 't {
     text.lines().enumerate().filter_map(move |(i, line)| {
         let value = key_value(line, key)?;
         (!value.is_empty() && !credentials::is_encrypted_value(value)).then_some(i + 1)
@@ -96,7 +96,7 @@ pub(super) fn secret_looking_lines(text: &str) -> Vec<(usize, &'static str)> {
         .collect()
 }
 
-pub(super) fn looks_like_secret(value: &str) -> bool {
+fn looks_like_secret(value: &str) -> bool {
     value.len() >= 16
         && !credentials::is_encrypted_value(value)
         && value.bytes().all(|b| {

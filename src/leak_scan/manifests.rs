@@ -140,10 +140,10 @@ impl Scanner<'_> {
     }
 }
 
-pub(super) const TOKEN_SECRET_TYPE: &str = "kubernetes.io/service-account-token";
+const TOKEN_SECRET_TYPE: &str = "kubernetes.io/service-account-token";
 
 /// Secret manifests anywhere in a document (also in a `List`).
-pub(super) fn collect_secrets(value: &Value, visit: &mut dyn FnMut(&Map<String, Value>)) {
+fn collect_secrets(value: &Value, visit: &mut dyn FnMut(&Map<String, Value>)) {
     match value {
         Value::Object(map) if map.get("kind").and_then(Value::as_str) == Some("Secret") => {
             visit(map)
@@ -156,13 +156,13 @@ pub(super) fn collect_secrets(value: &Value, visit: &mut dyn FnMut(&Map<String, 
 
 /// Base64 as Kubernetes writes it in `data` (standard alphabet, padded); YAML folding
 /// may have put whitespace in it.
-pub(super) fn decode_base64(encoded: &str) -> Option<Vec<u8>> {
+fn decode_base64(encoded: &str) -> Option<Vec<u8>> {
     let compact: String = encoded.split_whitespace().collect();
     STANDARD.decode(compact).ok()
 }
 
 /// The line of `key: <encoded>`, else of the first `key:` line, else 1 (flow style).
-pub(super) fn data_key_line(text: &str, key: &str, encoded: &str) -> usize {
+fn data_key_line(text: &str, key: &str, encoded: &str) -> usize {
     line_where(text, |l| key_value(l, key) == Some(encoded))
         .or_else(|| line_where(text, |l| key_value(l, key).is_some()))
         .unwrap_or(1)

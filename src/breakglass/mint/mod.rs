@@ -5,7 +5,7 @@
 //!   [`strategy`] picks one of the two;
 //! - [`steps`]: what both share (preflight, revoke and re-mint, verify, seal);
 //! - [`target`]: one cluster and how it is reached; [`progress`]: what a run reports;
-//! - [`plan`]: `--dry-run`; [`record`]: committing the written files.
+//! - [`plan`]: `--dry-run` of either strategy; [`record`]: committing the written files.
 //!
 //! The files import each other without cycles (tests/module_cycles.rs checks it): the
 //! strategies use the steps, never one another; this file only re-exports.

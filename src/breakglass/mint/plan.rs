@@ -1,6 +1,7 @@
-//! `--dry-run` of an admin adopt or rotate: every step it would take, the manifest it
-//! would apply, nothing changed.
+//! `--dry-run`: every step an adopt or rotation would take (an admin one, or a
+//! self-rotation's stages) and the manifests it would apply; nothing is changed.
 
+use super::progress::Stage;
 use super::target::Target;
 use crate::cluster::Manifest;
 use crate::error::Result;
@@ -63,6 +64,43 @@ fn planned_server(target: &Target, context_server: &str) -> String {
         .or_else(configured)
         .map(|url| url.to_string())
         .unwrap_or_else(|| format!("{context_server} (or the URL in the existing file)"))
+}
+
+/// `rotate --via break-glass --dry-run`: the stages and the objects they touch. Nothing is decrypted or contacted.
+pub fn self_rotation(target: &Target) -> Result<String> {
+    let (id, stand_in) = (&target.identity, target.identity.temporary());
+    let file = target.cluster.break_glass_rel();
+    let manifest = indent(&Manifest::new(&stand_in).to_yaml()?);
+    let details = [
+        format!(
+            "{file} must authenticate as {} (start at step 2) or as {} (an interrupted run: resume at step 4)",
+            id.username(),
+            stand_in.username()
+        ),
+        format!("server-side apply:\n{manifest}"),
+        format!("then {file} holds the stand-in's credential"),
+        format!(
+            "delete Secret {0}/{1} and ServiceAccount {0}/{2}, re-apply them and wait for a new token",
+            id.namespace, id.secret, id.service_account
+        ),
+        format!(
+            "check that it authenticates as {} with cluster-admin",
+            id.username()
+        ),
+        format!(
+            "delete Secret {0}/{1}, ServiceAccount {0}/{2} and ClusterRoleBinding {3}",
+            stand_in.namespace, stand_in.secret, stand_in.service_account, stand_in.binding
+        ),
+        format!("commit {file}, push as the git flags say"),
+    ];
+    let mut text = format!(
+        "dry run: rotate {} --via break-glass (nothing will be changed)\n",
+        target.cluster.name()
+    );
+    for (stage, detail) in Stage::ALL.iter().zip(details) {
+        text += &format!("{stage}\n   {}\n", detail.trim_end());
+    }
+    Ok(text)
 }
 
 fn indent(text: &str) -> String {

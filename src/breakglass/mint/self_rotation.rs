@@ -21,7 +21,7 @@ use super::progress::{Progress, Stage, Step};
 use super::steps::{self, framed};
 use super::target::{Outcome, Target};
 use crate::breakglass::sealed_file;
-use crate::cluster::{self, Manifest};
+use crate::cluster;
 use crate::error::{Error, Result};
 use crate::input::ServerUrl;
 use crate::kubeconfig::{self, BreakGlassCredential};
@@ -173,47 +173,6 @@ fn rerun_hint(target: &Target) -> String {
         "re-run to finish: kube-dc bootstrap break-glass rotate {} --via break-glass",
         target.cluster.name()
     )
-}
-
-/// `--dry-run`: the stages and the objects they touch. Nothing is decrypted or contacted.
-pub fn plan(target: &Target) -> Result<String> {
-    let (id, stand_in) = (&target.identity, target.identity.temporary());
-    let file = target.cluster.break_glass_rel();
-    let manifest: String = Manifest::new(&stand_in)
-        .to_yaml()?
-        .lines()
-        .map(|l| format!("     {l}\n"))
-        .collect();
-    let details = [
-        format!(
-            "{file} must authenticate as {} (start at step 2) or as {} (an interrupted run: resume at step 4)",
-            id.username(),
-            stand_in.username()
-        ),
-        format!("server-side apply:\n{manifest}"),
-        format!("then {file} holds the stand-in's credential"),
-        format!(
-            "delete Secret {0}/{1} and ServiceAccount {0}/{2}, re-apply them and wait for a new token",
-            id.namespace, id.secret, id.service_account
-        ),
-        format!(
-            "check that it authenticates as {} with cluster-admin",
-            id.username()
-        ),
-        format!(
-            "delete Secret {0}/{1}, ServiceAccount {0}/{2} and ClusterRoleBinding {3}",
-            stand_in.namespace, stand_in.secret, stand_in.service_account, stand_in.binding
-        ),
-        format!("commit {file}, push as the git flags say"),
-    ];
-    let mut text = format!(
-        "dry run: rotate {} --via break-glass (nothing will be changed)\n",
-        target.cluster.name()
-    );
-    for (stage, detail) in Stage::ALL.iter().zip(details) {
-        text += &format!("{stage}\n   {}\n", detail.trim_end());
-    }
-    Ok(text)
 }
 
 #[cfg(test)]

@@ -38,6 +38,6 @@ pub async fn rotate(
 pub async fn plan(via: Via, target: &Target) -> Result<String> {
     match via {
         Via::Admin => plan::admin(Action::Rotate, target).await,
-        Via::BreakGlass => self_rotation::plan(target),
+        Via::BreakGlass => plan::self_rotation(target),
     }
 }

@@ -8,6 +8,8 @@
 //! (see `mint::steps::verify_new`). For files written otherwise, the time of the apiserver's
 //! write (its managedFields entry for the label), compared with the file's sops
 //! `lastmodified`, tells that check from a later use.
+//!
+//! Over 500 lines with its unit tests (~120); the code itself is under 400.
 
 use std::path::PathBuf;
 use std::sync::Arc;
