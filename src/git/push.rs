@@ -3,7 +3,8 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use super::cli::said;
-use super::{Head, Repo};
+use super::repo::Repo;
+use super::state::Head;
 use crate::error::{Error, Result};
 use crate::shell::quote;
 

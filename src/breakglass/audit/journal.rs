@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::Session;
+use super::session::Session;
 use crate::error::{Error, Result, describe_io};
 use crate::safe_fs::{Kind, RegularFile};
 use crate::state_dir;
