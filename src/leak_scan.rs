@@ -83,9 +83,9 @@ pub enum PathClass {
     Other,
 }
 
-/// `is_cluster_dir("clusters/alpha")` tells whether that directory holds a cluster
-/// (its `cluster-config.env`), in whichever tree is being checked.
-pub fn classify(rel: &str, is_cluster_dir: impl Fn(&str) -> bool) -> PathClass {
+/// A break-glass file makes its directory a cluster (see `fleet::discovery`), so it is
+/// misplaced only outside `clusters/` or below a directory that cannot be a cluster name.
+pub fn classify(rel: &str) -> PathClass {
     let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
     let flag = |rule, message: String, fix: String| {
         PathClass::Flagged(Finding {
@@ -114,11 +114,11 @@ pub fn classify(rel: &str, is_cluster_dir: impl Fn(&str) -> bool) -> PathClass {
     }
     if name == BREAK_GLASS_FILE {
         return match cluster_of(dir) {
-            Some(cluster) if is_cluster_dir(dir) => PathClass::BreakGlass(cluster),
-            _ => flag(
+            Some(cluster) => PathClass::BreakGlass(cluster),
+            None => flag(
                 RuleId::MisplacedBreakGlass,
                 format!(
-                    "break-glass file outside a cluster directory ({dir:?} has no cluster-config.env)"
+                    "break-glass file outside a cluster directory ({dir:?} is not clusters/<cluster name>)"
                 ),
                 format!("git mv -- '{rel}' {CLUSTERS_DIR}/<cluster>/{BREAK_GLASS_FILE}"),
             ),
@@ -733,16 +733,21 @@ mod tests {
 
     #[test]
     fn path_rules() {
-        let yes = |_: &str| true;
-        let rule = |rel: &str, is_dir: &dyn Fn(&str) -> bool| match classify(rel, is_dir) {
+        let rule = |rel: &str| match classify(rel) {
             PathClass::Flagged(f) => Some(f.rule),
             _ => None,
         };
-        assert_eq!(classify(BG, yes), PathClass::BreakGlass(cluster()));
+        assert_eq!(classify(BG), PathClass::BreakGlass(cluster()));
         assert!(matches!(
-            classify("clusters/eu/dc1/break-glass-kubeconfig.enc.yaml", yes),
+            classify("clusters/eu/dc1/break-glass-kubeconfig.enc.yaml"),
             PathClass::BreakGlass(_)
         ));
+        // The Go tool's names and layouts: a directory with only the break-glass file.
+        for go in ["Prod", "my_cluster", "region/dc/c1"] {
+            let rel = format!("clusters/{go}/break-glass-kubeconfig.enc.yaml");
+            let name = ClusterName::parse(go).unwrap();
+            assert_eq!(classify(&rel), PathClass::BreakGlass(name), "{rel}");
+        }
         for (rel, expected) in [
             (
                 "clusters/alpha/.break-glass-kubeconfig.enc.yaml.Ab12Cd.tmp",
@@ -766,13 +771,24 @@ mod tests {
                 RuleId::MisplacedBreakGlass,
             ),
             (
-                "clusters/a/b/c/break-glass-kubeconfig.enc.yaml",
+                "clusters/a/b/c/d/e/break-glass-kubeconfig.enc.yaml",
+                RuleId::MisplacedBreakGlass,
+            ),
+            (
+                "clusters/my cluster/break-glass-kubeconfig.enc.yaml",
+                RuleId::MisplacedBreakGlass,
+            ),
+            (
+                "clusters/break-glass-kubeconfig.enc.yaml",
+                RuleId::MisplacedBreakGlass,
+            ),
+            (
+                "other/alpha/break-glass-kubeconfig.enc.yaml",
                 RuleId::MisplacedBreakGlass,
             ),
         ] {
-            assert_eq!(rule(rel, &yes), Some(expected), "{rel}");
+            assert_eq!(rule(rel), Some(expected), "{rel}");
         }
-        assert_eq!(rule(BG, &|_| false), Some(RuleId::MisplacedBreakGlass));
         for unrelated in [
             "clusters/alpha/break-glass-rbac.yaml",
             "clusters/alpha/secrets.enc.yaml",
@@ -780,7 +796,7 @@ mod tests {
             "kubeconfig-template.enc.yaml",
             "src/.main.rs.tmp",
         ] {
-            assert_eq!(classify(unrelated, yes), PathClass::Other, "{unrelated}");
+            assert_eq!(classify(unrelated), PathClass::Other, "{unrelated}");
         }
     }
 

@@ -19,8 +19,6 @@ use crate::safe_fs::{Dir, SCANNED};
 use crate::sops_config::SopsConfig;
 use crate::ui::{CheckFormat, Ui};
 
-const CLUSTER_CONFIG: &str = crate::cluster_config::FILE_NAME;
-
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
     /// Check the staged changes (the blobs `git commit` will record), not the work tree.
@@ -108,7 +106,6 @@ fn selected(rel: &str, filters: &[String]) -> bool {
 fn scan<R>(
     rels: &[String],
     sops_config: &SopsConfig,
-    is_cluster_dir: impl Fn(&str) -> bool + Sync,
     reader: impl Fn() -> Result<R> + Sync,
 ) -> Result<Report>
 where
@@ -122,7 +119,7 @@ where
     let parts: Vec<Result<Vec<Finding>>> = std::thread::scope(|scope| {
         let workers: Vec<_> = rels
             .chunks(chunk)
-            .map(|part| scope.spawn(|| scan_part(part, &scanner, &is_cluster_dir, reader()?)))
+            .map(|part| scope.spawn(|| scan_part(part, &scanner, reader()?)))
             .collect();
         workers
             .into_iter()
@@ -146,12 +143,11 @@ where
 fn scan_part(
     rels: &[String],
     scanner: &Scanner,
-    is_cluster_dir: &(impl Fn(&str) -> bool + Sync),
     mut read: impl FnMut(&str) -> Result<Vec<u8>>,
 ) -> Result<Vec<Finding>> {
     let mut findings = Vec::new();
     for rel in rels {
-        match leak_scan::classify(rel, is_cluster_dir) {
+        match leak_scan::classify(rel) {
             PathClass::Flagged(finding) => findings.push(finding),
             PathClass::BreakGlass(cluster) => {
                 findings.extend(scanner.break_glass(rel, &cluster, &read(rel)?))
@@ -188,10 +184,7 @@ fn check_staged(fleet: &Fleet, filters: &[String]) -> Result<Report> {
         .map_err(|e| Error::usage(format!("cannot read the Git index: {}", e.message())))?;
     let sops_config = staged_sops_config(&repo, &index, fleet)?;
     let staged = staged_blobs(&repo, &index, &changes)?;
-    let cluster_dirs = cluster_dirs_in(&index);
-    scan_staged(fleet, &staged, filters, &sops_config, &|dir| {
-        cluster_dirs.contains(dir)
-    })
+    scan_staged(fleet, &staged, filters, &sops_config)
 }
 
 /// Scans the selected `(path, blob)` pairs, reading blobs with one repository per thread.
@@ -200,7 +193,6 @@ fn scan_staged(
     staged: &[(String, Oid)],
     filters: &[String],
     sops_config: &SopsConfig,
-    is_cluster_dir: &(impl Fn(&str) -> bool + Sync),
 ) -> Result<Report> {
     let rels: Vec<String> = staged
         .iter()
@@ -211,7 +203,7 @@ fn scan_staged(
         .iter()
         .map(|(rel, oid)| (rel.as_str(), *oid))
         .collect();
-    scan(&rels, sops_config, is_cluster_dir, || {
+    scan(&rels, sops_config, || {
         let (repo, oids) = (open_staged(fleet)?, &oids);
         Ok(move |rel: &str| read_blob(&repo, oids[rel], rel))
     })
@@ -231,22 +223,7 @@ fn check_staged_changes(
         None => SopsConfig::load(&fleet.sops_config_path())?,
     };
     let staged = staged_oids(changes);
-    // Only a break-glass file's directory is ever asked about (see leak_scan::classify).
-    let cluster_dirs: HashSet<String> = staged
-        .iter()
-        .filter_map(|(rel, _)| rel.strip_suffix(BREAK_GLASS_FILE)?.strip_suffix('/'))
-        .filter(|dir| {
-            let config = format!("{dir}/{CLUSTER_CONFIG}");
-            match changes.get(&config) {
-                Some(staged) => staged.is_some(),
-                None => in_head.entry_id(&config).is_some(),
-            }
-        })
-        .map(String::from)
-        .collect();
-    scan_staged(fleet, &staged, filters, &sops_config, &|dir| {
-        cluster_dirs.contains(dir)
-    })
+    scan_staged(fleet, &staged, filters, &sops_config)
 }
 
 fn open_staged(fleet: &Fleet) -> Result<Repository> {
@@ -255,18 +232,6 @@ fn open_staged(fleet: &Fleet) -> Result<Repository> {
     git2::opts::strict_hash_verification(false);
     Repository::open_ext(fleet.root(), RepositoryOpenFlags::FROM_ENV, [""; 0])
         .map_err(|e| Error::usage(format!("--staged needs a Git repository: {}", e.message())))
-}
-
-/// Directories holding a staged `cluster-config.env`.
-fn cluster_dirs_in(index: &Index) -> std::collections::HashSet<String> {
-    let suffix = format!("/{CLUSTER_CONFIG}");
-    index
-        .iter()
-        .filter_map(|e| {
-            let path = String::from_utf8(e.path).ok()?;
-            path.strip_suffix(&suffix).map(String::from)
-        })
-        .collect()
 }
 
 fn ensure_same_repo(repo: &Repository, fleet: &Fleet) -> Result<()> {
@@ -405,21 +370,16 @@ fn check_work_tree(fleet: &Fleet, filters: &[String]) -> Result<Report> {
     }
     let mut rels: Vec<String> = files.keys().cloned().collect();
     rels.sort();
-    scan(
-        &rels,
-        &sops_config,
-        |dir| root.join(dir).join(CLUSTER_CONFIG).is_file(),
-        || {
-            let (root, files) = (Dir::open(root).map_err(|e| e.failed())?, &files);
-            Ok(move |rel: &str| {
-                // The real name: `rel` shows odd bytes escaped.
-                let path = files
-                    .get(rel)
-                    .map_or_else(|| PathBuf::from(rel), Clone::clone);
-                root.read(&path, SCANNED).map_err(|e| e.failed())
-            })
-        },
-    )
+    scan(&rels, &sops_config, || {
+        let (root, files) = (Dir::open(root).map_err(|e| e.failed())?, &files);
+        Ok(move |rel: &str| {
+            // The real name: `rel` shows odd bytes escaped.
+            let path = files
+                .get(rel)
+                .map_or_else(|| PathBuf::from(rel), Clone::clone);
+            root.read(&path, SCANNED).map_err(|e| e.failed())
+        })
+    })
 }
 
 /// Files under `rel` (a file or directory), skipping `.git` and Git-ignored paths, keyed
