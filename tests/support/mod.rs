@@ -261,6 +261,36 @@ impl TestEnv {
         path
     }
 
+    /// Replaces `.sops.yaml` with the one of fleets set up by the Go kube-dc tool: one
+    /// rule for every `*.enc.yaml`, encrypting only `data`/`stringData` (it is tuned for
+    /// Secret manifests), to the fixture's recipient.
+    pub fn with_kube_dc_convention_rule(self) -> TestEnv {
+        let rule = format!(
+            "creation_rules:\n  - path_regex: \\.enc\\.yaml$\n    encrypted_regex: ^(data|stringData)$\n    age: {}\n",
+            self.recipient()
+        );
+        std::fs::write(self.fleet.join(".sops.yaml"), rule).unwrap();
+        self
+    }
+
+    /// The fixture's age recipient, as `.sops.yaml` names it.
+    pub fn recipient(&self) -> String {
+        let config = std::fs::read_to_string(self.fleet.join(".sops.yaml")).unwrap();
+        config
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("age: "))
+            .unwrap()
+            .to_string()
+    }
+
+    /// Runs the real sops in the fleet with `args`; it must succeed. Its stdout.
+    pub fn sops_ok(&self, args: &[&str]) -> Vec<u8> {
+        let out = self.sops_cmd().args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "sops {args:?}: {stderr}");
+        out.stdout
+    }
+
     pub fn break_glass_file(&self, cluster: &str) -> PathBuf {
         self.fleet
             .join("clusters")
