@@ -2,6 +2,8 @@
 //! token the service-account token controller fills in, and checks of what a credential
 //! can do. Every call is bounded in time so an unreachable apiserver fails, never hangs.
 
+mod carried;
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::Path;
@@ -21,6 +23,8 @@ use secrecy::SecretString;
 
 use crate::error::{Error, Result};
 use crate::{credential_plugin, kubeconfig, redact};
+
+pub use carried::Carried;
 
 const FIELD_MANAGER: &str = "kube-dc";
 const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "kube-dc");
@@ -399,9 +403,11 @@ impl Manifest {
     }
 }
 
-/// Server-side apply of the three objects, ServiceAccount first.
-pub async fn apply(client: &Client, id: &Identity) -> Result<()> {
-    let manifest = Manifest::new(id);
+/// Server-side apply of the three objects, ServiceAccount first, with the labels and
+/// annotations `carried` keeps from before.
+pub async fn apply(client: &Client, id: &Identity, carried: &Carried) -> Result<()> {
+    let mut manifest = Manifest::new(id);
+    carried.onto(&mut manifest);
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let sa: Api<ServiceAccount> = Api::namespaced(client.clone(), &id.namespace);
     let account = call(

@@ -11,7 +11,7 @@ use super::interrupt::Interrupts;
 use super::self_rotation::Stage;
 use crate::atomic;
 use crate::breakglass;
-use crate::cluster::{self, AdminAccess, Connection, Identity, MintedToken};
+use crate::cluster::{self, AdminAccess, Carried, Connection, Identity, MintedToken};
 use crate::cluster_config::EXTERNAL_URL_KEY;
 use crate::error::{Error, Result};
 use crate::fleet::{BREAK_GLASS_FILE, Cluster, ClusterName};
@@ -75,7 +75,8 @@ pub async fn adopt(sops: &Sops, target: &Target, progress: &dyn Progress) -> Res
     let conn = connect(sops, target, progress).await?;
     let server = resolve_server(sops, target, &conn, progress).await?;
     progress.step(name, Step::Applying);
-    cluster::apply(&conn.client, &target.identity).await?;
+    let carried = Carried::read(&conn.client, &target.identity).await?;
+    cluster::apply(&conn.client, &target.identity, &carried).await?;
     progress.step(name, Step::WaitingForToken);
     let minted =
         cluster::wait_for_token(&conn.client, &target.identity, None, target.token_timeout).await?;
@@ -159,10 +160,12 @@ pub(super) async fn remint(
     progress: &dyn Progress,
 ) -> Result<MintedToken> {
     let name = target.cluster.name();
+    // Read first: the revocation deletes the objects and their labels.
+    let carried = Carried::read(client, &target.identity).await?;
     progress.step(name, Step::Revoking);
     cluster::revoke(client, &target.identity).await?;
     progress.step(name, Step::Applying);
-    cluster::apply(client, &target.identity).await?;
+    cluster::apply(client, &target.identity, &carried).await?;
     progress.step(name, Step::WaitingForToken);
     let old_uid = old.map(|o| o.uid.as_str());
     let minted =
