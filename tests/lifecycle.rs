@@ -145,8 +145,37 @@ fn adopt_writes_a_kubeconfig_that_kubectl_uses_as_cluster_admin_and_readopt_keep
 
     let uid = secret_uid(cp);
     let token = cluster_token(cp);
-    adopt_ok(&env, cp, "beta");
+    let file = std::fs::read(env.break_glass_file("beta")).unwrap();
+    let head = env.git(&["rev-parse", "HEAD"]);
+    // Nothing changed: the file is left as it is and nothing is committed.
+    let out = adopt_ok(&env, cp, "beta");
+    assert!(
+        text(&out.stdout).contains("adopt beta: already up to date"),
+        "{}",
+        show(&out)
+    );
     assert_eq!(secret_uid(cp), uid, "re-adopt replaced the Secret");
+    assert_eq!(std::fs::read(env.break_glass_file("beta")).unwrap(), file);
+    assert_eq!(env.git(&["rev-parse", "HEAD"]), head, "re-adopt committed");
+    // Another server is a change: written and committed, with the same token.
+    let other = cp.server_url().replace("127.0.0.1", "localhost");
+    let kubeconfig = cp.admin_kubeconfig().to_str().unwrap();
+    let args = [
+        "adopt",
+        "beta",
+        "--kubeconfig",
+        kubeconfig,
+        "--server",
+        &other,
+    ];
+    let out = bg(&env, cp, &args);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        text(&out.stdout).contains("adopt beta: wrote"),
+        "{}",
+        show(&out)
+    );
+    assert_ne!(env.git(&["rev-parse", "HEAD"]), head, "not committed");
     let again = env.decrypt_to_file("beta", "beta-again.kubeconfig");
     let again = std::fs::read_to_string(again).unwrap();
     assert!(

@@ -68,6 +68,8 @@ pub struct Target {
 pub struct Outcome {
     pub server: String,
     pub secret_uid: String,
+    /// False when adopt found the file already up to date and left it untouched.
+    pub written: bool,
 }
 
 pub async fn adopt(sops: &Sops, target: &Target, progress: &dyn Progress) -> Result<Outcome> {
@@ -80,6 +82,14 @@ pub async fn adopt(sops: &Sops, target: &Target, progress: &dyn Progress) -> Res
     progress.step(name, Step::WaitingForToken);
     let minted =
         cluster::wait_for_token(&conn.client, &target.identity, None, target.token_timeout).await?;
+    let url = server.to_string();
+    if super::up_to_date::holds(sops, &target.cluster, &url, &minted).await {
+        return Ok(Outcome {
+            server: url,
+            secret_uid: minted.uid,
+            written: false,
+        });
+    }
     finish(sops, target, server, minted, progress).await
 }
 
@@ -207,6 +217,7 @@ pub(super) async fn finish(
     Ok(Outcome {
         server,
         secret_uid: minted.uid,
+        written: true,
     })
 }
 

@@ -69,6 +69,9 @@ pub async fn adopt(fleet: &Fleet, args: &AdoptArgs, ui: &mut Ui) -> Result<()> {
     let sops = Sops::locate(fleet.root()).await?;
     let progress = StderrProgress::new(ui.err_style);
     let outcome = lifecycle::adopt(&sops, &target, &progress).await?;
+    if !outcome.written {
+        return report_up_to_date(&target, &outcome, ui);
+    }
     report_written(Action::Adopt, &target, &outcome, ui)?;
     let commits = Commits::default();
     record(
@@ -152,6 +155,19 @@ pub fn report_written(
         target.cluster.break_glass_rel(),
         outcome.server,
         outcome.secret_uid
+    );
+    ui.out
+        .write_all(text.as_bytes())
+        .context(|| "writing to stdout".into())
+}
+
+fn report_up_to_date(target: &Target, outcome: &Outcome, ui: &mut Ui) -> Result<()> {
+    let text = format!(
+        "adopt {}: already up to date: {} holds the current token of Secret uid {} and server {}; nothing written or committed\n",
+        target.cluster.name(),
+        target.cluster.break_glass_rel(),
+        outcome.secret_uid,
+        outcome.server
     );
     ui.out
         .write_all(text.as_bytes())

@@ -9,6 +9,7 @@ pub mod mint;
 pub mod self_rotation;
 pub mod session;
 pub mod status;
+mod up_to_date;
 
 use zeroize::Zeroizing;
 
