@@ -156,9 +156,7 @@ pub fn report_written(
         outcome.server,
         outcome.secret_uid
     );
-    ui.out
-        .write_all(text.as_bytes())
-        .context(|| "writing to stdout".into())
+    print_out(ui, &text)
 }
 
 fn report_up_to_date(target: &Target, outcome: &Outcome, ui: &mut Ui) -> Result<()> {
@@ -169,6 +167,10 @@ fn report_up_to_date(target: &Target, outcome: &Outcome, ui: &mut Ui) -> Result<
         outcome.secret_uid,
         outcome.server
     );
+    print_out(ui, &text)
+}
+
+fn print_out(ui: &mut Ui, text: &str) -> Result<()> {
     ui.out
         .write_all(text.as_bytes())
         .context(|| "writing to stdout".into())
