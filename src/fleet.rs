@@ -2,6 +2,7 @@
 
 mod discovery;
 mod names;
+mod tilde;
 
 use std::path::{Path, PathBuf};
 
@@ -33,18 +34,20 @@ pub enum Source {
 impl Fleet {
     /// Finds the fleet: `--repo`, else `$KUBE_DC_FLEET`, else the first ancestor of `cwd`
     /// that looks like a fleet, else `~/.kube-dc/fleet`. An explicit choice that is not a
-    /// fleet is an error, never a reason to try the next place.
+    /// fleet is an error, never a reason to try the next place. A leading `~` in either
+    /// explicit choice is `home` (see `tilde`).
     pub fn discover(
         flag: Option<&Path>,
         env: Option<&Path>,
         cwd: &Path,
         home: Option<&Path>,
     ) -> Result<Fleet> {
+        let explicit = |path, origin| nonempty(path, origin).map(|p| tilde::expand(p, home));
         if let Some(path) = flag {
-            return Fleet::open(&cwd.join(nonempty(path, "--repo")?), Source::Flag);
+            return Fleet::open(&cwd.join(explicit(path, "--repo")?), Source::Flag);
         }
         if let Some(path) = env {
-            return Fleet::open(&cwd.join(nonempty(path, FLEET_ENV)?), Source::Env);
+            return Fleet::open(&cwd.join(explicit(path, FLEET_ENV)?), Source::Env);
         }
         if let Some(root) = cwd.ancestors().find(|dir| looks_like_fleet(dir)) {
             return Fleet::open(root, Source::WalkUp);

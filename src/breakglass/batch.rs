@@ -134,11 +134,15 @@ pub async fn rotate(
     interrupts: &Interrupts,
     ui: &mut Ui,
 ) -> Result<u8> {
+    // One cluster (`--output json`) may use the current context and `--server`, as alone.
+    let single = clusters.len() == 1;
+    let server = args.server.clone().filter(|_| single);
     let (targets, unusable): (Vec<_>, Vec<_>) = clusters
         .into_iter()
         .map(|c| {
             let name = c.name().clone();
-            mint::rotation_target(c, args, None, false, interrupts).map_err(|e| (name, e))
+            mint::rotation_target(c, args, server.clone(), single, interrupts)
+                .map_err(|e| (name, e))
         })
         .partition(|t| t.is_ok());
     let targets: Vec<Target> = targets.into_iter().filter_map(|t| t.ok()).collect();

@@ -354,7 +354,8 @@ pub async fn rotate(fleet: &Fleet, args: &RotateArgs, ui: &mut Ui) -> Result<u8>
         true => Interrupts::default(),
         false => Interrupts::catch()?,
     };
-    if let [cluster] = clusters.as_slice() {
+    // One cluster reads as adopt does, unless a script asked for the JSON summary.
+    if let ([cluster], OutputFormat::Table) = (clusters.as_slice(), args.output) {
         let target = rotation_target(
             cluster.clone(),
             args,
