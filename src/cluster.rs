@@ -3,6 +3,7 @@
 //! can do. Every call is bounded in time so an unreachable apiserver fails, never hangs.
 
 mod carried;
+mod user_agent;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -222,6 +223,7 @@ fn client_for(mut config: Config) -> Result<Client> {
     config.write_timeout = Some(CALL_TIMEOUT);
     config.reset_reader_on_write = true;
     config.default_retry = false;
+    config.headers.push(user_agent::header());
     let server = config.cluster_url.to_string();
     Client::try_from(config).map_err(|e| {
         Error::failed(format!(

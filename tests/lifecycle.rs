@@ -82,6 +82,20 @@ fn reset_cluster(cp: &ControlPlane) {
     }
 }
 
+/// The User-Agents of the requests the break-glass ServiceAccount made, from the
+/// apiserver's audit log.
+fn break_glass_user_agents(cp: &ControlPlane) -> Vec<String> {
+    let log = std::fs::read_to_string(cp.dir().join("logs/audit.log")).unwrap();
+    let mut agents: Vec<String> = log
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|event| event["user"]["username"] == BG_USER)
+        .filter_map(|event| Some(event["userAgent"].as_str()?.to_string()))
+        .collect();
+    agents.dedup();
+    agents
+}
+
 fn adopt_ok(env: &TestEnv, cp: &ControlPlane, cluster: &str) -> Output {
     let out = bg(env, cp, &admin(cp, &["adopt", cluster]));
     assert!(
@@ -142,6 +156,20 @@ fn adopt_writes_a_kubeconfig_that_kubectl_uses_as_cluster_admin_and_readopt_keep
         );
         assert_eq!(text(&label.stdout), "kube-dc", "{object}: {}", show(&label));
     }
+
+    // kube-dc's own calls with the break-glass token (the verification) are told from a
+    // person's in the audit log by their User-Agent.
+    let agents = break_glass_user_agents(cp);
+    assert!(
+        !agents.is_empty(),
+        "no break-glass request in the audit log"
+    );
+    let ours = format!("kube-dc/{} (", env!("CARGO_PKG_VERSION"));
+    assert!(agents.iter().any(|a| a.starts_with(&ours)), "{agents:?}");
+    assert!(
+        agents.iter().any(|a| a.starts_with("kubectl/")),
+        "{agents:?}"
+    );
 
     let uid = secret_uid(cp);
     let token = cluster_token(cp);
