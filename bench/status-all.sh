@@ -130,7 +130,7 @@ best_of() {
 }
 
 status_all() { "$kube_dc" --repo "$fleet" bootstrap break-glass status --all "$@"; }
-use_true() { "$kube_dc" --repo "$fleet" bootstrap break-glass use "$(name 0)" -- true 2>/dev/null; }
+use_true() { "$kube_dc" --repo "$fleet" bootstrap break-glass use "$(name 0)" --reason bench -- true 2>/dev/null; }
 
 baseline() {
   local step=$((clusters / sample)) i c

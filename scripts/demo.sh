@@ -43,7 +43,7 @@ run() {
 cd "$fleet"
 run "$kube_dc" bootstrap break-glass adopt beta --kubeconfig "$ADMIN_KUBECONFIG"
 run "$kube_dc" bootstrap break-glass status beta
-run "$kube_dc" bootstrap break-glass use beta -- kubectl auth whoami
+run "$kube_dc" bootstrap break-glass use beta --reason "demo: INC-1 OIDC down" -- kubectl auth whoami
 run "$kube_dc" bootstrap break-glass rotate beta --kubeconfig "$ADMIN_KUBECONFIG"
 run "$kube_dc" bootstrap break-glass status beta --output json
 # With nothing but the fleet file and the age key: no admin kubeconfig involved.

@@ -212,6 +212,10 @@ impl Cluster {
         &self.name
     }
 
+    pub fn fleet_root(&self) -> &Path {
+        &self.root
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }

@@ -14,6 +14,8 @@ pub const FILE_NAME: &str = ".kube-dc.yaml";
 pub struct FleetSettings {
     /// Commit message template for adopt/rotate (see `git::MessageTemplate`).
     pub commit_message: Option<String>,
+    /// Shell command run at the start of every `use` session (see `breakglass::audit::hook`).
+    pub on_use: Option<String>,
 }
 
 impl FleetSettings {
@@ -54,6 +56,11 @@ mod tests {
             Some("{cluster}: {action} ({date})")
         );
         assert!(FleetSettings::parse("").unwrap().commit_message.is_none());
+        let s = FleetSettings::parse("on_use: notify-chat \"$KUBE_DC_CLUSTER\"\n").unwrap();
+        assert_eq!(
+            s.on_use.as_deref(),
+            Some("notify-chat \"$KUBE_DC_CLUSTER\"")
+        );
         let err = FleetSettings::parse("commit_mesage: x\n").unwrap_err();
         assert!(err.contains("commit_mesage"), "{err}");
     }

@@ -71,6 +71,7 @@ fn change<'a>(name: &'a ClusterName, action: Action, rel: &'a str) -> Change<'a>
         server: "https://kube-api.example.test:6443",
         rel,
         incident: None,
+        sessions: "",
     }
 }
 

@@ -11,17 +11,10 @@ use std::time::{Duration, Instant};
 use support::control_plane::ControlPlane;
 use support::running::Running;
 use support::{
-    TestEnv, TokenControllerStopped, files_under, serial, shared_control_plane, show, text,
+    TestEnv, TokenControllerStopped, bg, files_under, serial, shared_control_plane, show, text,
 };
 
 const BG_USER: &str = "system:serviceaccount:kube-system:break-glass";
-
-/// Runs `kube-dc bootstrap break-glass <args>` against the control plane's admin login.
-fn bg(env: &TestEnv, cp: &ControlPlane, args: &[&str]) -> Output {
-    let mut full = vec!["bootstrap", "break-glass"];
-    full.extend_from_slice(args);
-    env.kube_dc_with_kubectl(cp).args(full).output().unwrap()
-}
 
 fn admin<'a>(cp: &'a ControlPlane, args: &[&'a str]) -> Vec<&'a str> {
     let mut full = args.to_vec();
@@ -287,6 +280,8 @@ fn use_runs_one_command_as_break_glass_and_propagates_its_exit_code() {
         &[
             "use",
             "beta",
+            "--reason",
+            "test",
             "--",
             "kubectl",
             "auth",
@@ -312,7 +307,11 @@ fn use_runs_one_command_as_break_glass_and_propagates_its_exit_code() {
 
     // The bare form, the session variables, and the exit code.
     let script = "test \"$KUBE_DC_BREAK_GLASS\" = 1 && test \"$KUBE_DC_BREAK_GLASS_CLUSTER\" = beta && test -f \"$KUBECONFIG\" && stat -c %a \"$KUBECONFIG\" \"$(dirname \"$KUBECONFIG\")\" && exit 7";
-    let out = bg(&env, cp, &["beta", "--", "sh", "-c", script]);
+    let out = bg(
+        &env,
+        cp,
+        &["beta", "--reason", "test", "--", "sh", "-c", script],
+    );
     assert_eq!(out.status.code(), Some(7), "{}", show(&out));
     assert_eq!(text(&out.stdout), "600\n700\n");
     let sessions = env.home.join(".kube-dc/break-glass");
@@ -762,7 +761,16 @@ fn use_without_an_age_key_fails_clearly_and_leaves_no_file() {
     let out = env
         .kube_dc()
         .env_remove("SOPS_AGE_KEY_FILE")
-        .args(["bootstrap", "break-glass", "use", "alpha", "--", "true"])
+        .args([
+            "bootstrap",
+            "break-glass",
+            "use",
+            "alpha",
+            "--reason",
+            "test",
+            "--",
+            "true",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
@@ -806,7 +814,13 @@ fn tokens_never_appear_in_output_or_process_arguments() {
     let (outputs, argv) = watching_argv(|| {
         let mut outputs = vec![adopt_ok(&env, cp, "beta")];
         let first = cluster_token(cp);
-        outputs.push(bg(&env, cp, &["use", "beta", "--", "kubectl", "get", "ns"]));
+        outputs.push(bg(
+            &env,
+            cp,
+            &[
+                "use", "beta", "--reason", "test", "--", "kubectl", "get", "ns",
+            ],
+        ));
         outputs.push(bg(&env, cp, &admin(cp, &["rotate", "beta", "-v"])));
         (outputs, first)
     });

@@ -11,15 +11,7 @@ use std::process::Output;
 
 use serde_json::Value;
 use support::control_plane::ControlPlane;
-use support::{TestEnv, serial, shared_control_plane, show, text};
-
-fn bg(env: &TestEnv, cp: &ControlPlane, args: &[&str]) -> Output {
-    env.kube_dc_with_kubectl(cp)
-        .args(["bootstrap", "break-glass"])
-        .args(args)
-        .output()
-        .unwrap()
-}
+use support::{TestEnv, bg, serial, shared_control_plane, show, text};
 
 fn kubectl(cp: &ControlPlane, args: &[&str]) -> Output {
     let out = cp
@@ -182,7 +174,13 @@ fn a_use_after_the_file_was_written_shows_with_its_date() {
     assert!(out.status.success(), "{}", show(&out));
 
     next_second();
-    let out = bg(&env, cp, &["use", "alpha", "--", "kubectl", "get", "ns"]);
+    let out = bg(
+        &env,
+        cp,
+        &[
+            "use", "alpha", "--reason", "test", "--", "kubectl", "get", "ns",
+        ],
+    );
     assert!(out.status.success(), "{}", show(&out));
     let used = live_json(&env, cp, &kc, "alpha");
     assert_eq!(used["state"], "used_since_rotation", "{used:#}");
@@ -212,7 +210,13 @@ fn adopts_own_check_is_forgotten_so_a_use_the_same_day_shows() {
     // The apiserver caches a successful token review for 10 s and records uses only on
     // a cache miss: the check's cache entry must expire first.
     std::thread::sleep(std::time::Duration::from_secs(11));
-    let out = bg(&env, cp, &["use", "alpha", "--", "kubectl", "get", "ns"]);
+    let out = bg(
+        &env,
+        cp,
+        &[
+            "use", "alpha", "--reason", "test", "--", "kubectl", "get", "ns",
+        ],
+    );
     assert!(out.status.success(), "{}", show(&out));
     let after = live_json(&env, cp, &kc, "alpha");
     assert_eq!(after["state"], "used_since_rotation", "{after:#}");
@@ -390,6 +394,7 @@ fn assert_documented(live: &Value) {
         "last_used_recorded_at",
         "invalid_since",
         "file_written_at",
+        "last_session",
     ];
     want.sort();
     assert_eq!(keys, want);

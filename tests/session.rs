@@ -16,7 +16,17 @@ fn start_session(env: &TestEnv, marker: &str) -> Child {
         .env("SOPS_AGE_KEY_FILE", &env.age_key)
         .current_dir(&env.fleet)
         // The child records its pid so the test can check it is gone too.
-        .args(["bootstrap", "break-glass", "use", "alpha", "--", "sh", "-c"])
+        .args([
+            "bootstrap",
+            "break-glass",
+            "use",
+            "alpha",
+            "--reason",
+            "test",
+            "--",
+            "sh",
+            "-c",
+        ])
         .arg(format!("echo $$ > {marker}; exec sleep 60"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -193,7 +203,16 @@ fn a_looser_session_directory_is_repaired() {
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let out = env
         .kube_dc()
-        .args(["bootstrap", "break-glass", "use", "alpha", "--", "true"])
+        .args([
+            "bootstrap",
+            "break-glass",
+            "use",
+            "alpha",
+            "--reason",
+            "test",
+            "--",
+            "true",
+        ])
         .output()
         .unwrap();
     assert!(

@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use super::audit::{Session, record};
 use super::mint::admin_context;
 use crate::cluster::{self, AdminAccess, Identity, LAST_USED_LABEL, LiveObjects, ReadFailure};
 use crate::error::Error;
@@ -101,6 +102,8 @@ pub struct LiveStatus {
     pub invalid_since: Option<String>,
     /// sops' `lastmodified` of the file: when it got its token.
     pub file_written_at: Option<DateTime<Utc>>,
+    /// The latest `use` session, from the ServiceAccount's annotation (see `audit::record`).
+    pub last_session: Option<Session>,
 }
 
 /// What to look up for one cluster.
@@ -184,6 +187,7 @@ impl LiveStatus {
             last_used_recorded_at: None,
             invalid_since: None,
             file_written_at: query.file_written_at,
+            last_session: None,
         }
     }
 
@@ -206,6 +210,12 @@ impl LiveStatus {
         }
         (self.state, self.message) =
             verdict(observed, id, &query.file_token, query.file_written_at);
+        self.last_session.clone_from(&observed.last_session);
+        if let (LiveState::UsedSinceRotation, Some(session)) = (self.state, &self.last_session) {
+            // The annotation is the cluster's word: shown redacted and bounded.
+            let shown = crate::redact::untrusted(session.summary().as_bytes());
+            self.message = format!("{}; last session: {shown}", self.message);
+        }
         self
     }
 }
@@ -216,6 +226,8 @@ struct Observed {
     /// `None`: the ServiceAccount does not exist.
     service_account_uid: Option<String>,
     secret: Option<SecretFacts>,
+    /// From the ServiceAccount's session annotation.
+    last_session: Option<Session>,
 }
 
 #[derive(Debug, Default)]
@@ -233,6 +245,10 @@ struct SecretFacts {
 impl From<LiveObjects> for Observed {
     fn from(objects: LiveObjects) -> Observed {
         Observed {
+            last_session: objects
+                .service_account
+                .as_ref()
+                .and_then(record::from_annotation),
             service_account_uid: objects
                 .service_account
                 .map(|sa: ServiceAccount| sa.metadata.uid.unwrap_or_default()),
@@ -389,6 +405,7 @@ mod tests {
         Observed {
             service_account_uid: Some("sa-1".into()),
             secret: Some(secret),
+            last_session: None,
         }
     }
 
@@ -429,6 +446,7 @@ mod tests {
         let no_secret = Observed {
             service_account_uid: Some("sa-1".into()),
             secret: None,
+            last_session: None,
         };
         assert_eq!(state(&no_secret, WRITTEN), LiveState::Revoked);
         let empty = observed(SecretFacts {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use super::audit::journal::Journal;
 use super::batch;
 use super::interrupt::{self, Interrupts};
 use super::lifecycle::{self, Outcome, Progress, Step, Target};
@@ -13,7 +14,7 @@ use super::self_rotation::{self, Stage};
 use crate::cluster::{AdminAccess, Identity, Manifest};
 use crate::error::{Context as _, Error, Result};
 use crate::fleet::{Cluster, ClusterName, Fleet};
-use crate::git::{self, Action, CommitArgs, Recorder};
+use crate::git::{self, Action, CommitArgs, CommitOutcome, Recorder};
 use crate::input::{self, ServerUrl};
 use crate::sops::Sops;
 use crate::ui::{OutputFormat, Style, Ui};
@@ -200,25 +201,88 @@ pub fn record(
         .iter()
         .map(|(t, _)| t.cluster.break_glass_rel())
         .collect();
+    let reviews: Vec<Review> = done
+        .iter()
+        .map(|(target, _)| Review::of(action, &target.cluster, ui))
+        .collect();
     let changes: Vec<git::Change> = done
         .iter()
         .zip(&rels)
-        .map(|((target, outcome), rel)| git::Change {
+        .zip(&reviews)
+        .map(|(((target, outcome), rel), review)| git::Change {
             cluster: target.cluster.name(),
             action,
             server: &outcome.server,
             rel,
             incident: commits.incident,
+            sessions: &review.lines,
         })
         .collect();
     if commits.together && !changes.is_empty() {
-        recorder.commit_together(&changes, ui)?;
+        let outcome = recorder.commit_together(&changes, ui)?;
+        reviews.iter().for_each(|r| r.close(&outcome, ui));
     } else {
-        for change in &changes {
-            recorder.commit(change, ui)?;
+        for (change, review) in changes.iter().zip(&reviews) {
+            let outcome = recorder.commit(change, ui)?;
+            review.close(&outcome, ui);
         }
     }
     recorder.push(ui).map(|_| ())
+}
+
+/// The `use` sessions a rotation's commit lists: those of its cluster no commit listed yet.
+struct Review {
+    journal: Option<Journal>,
+    ids: Vec<String>,
+    lines: String,
+}
+
+impl Review {
+    fn of(action: Action, cluster: &Cluster, ui: &mut Ui) -> Review {
+        let none = Review {
+            journal: None,
+            ids: Vec::new(),
+            lines: String::new(),
+        };
+        if action != Action::Rotate {
+            return none;
+        }
+        let found = Journal::for_fleet(cluster.fleet_root()).and_then(|journal| {
+            let sessions = journal.unreviewed(cluster.name().as_str())?;
+            Ok((journal, sessions))
+        });
+        match found {
+            Ok((journal, sessions)) => Review {
+                journal: Some(journal),
+                ids: sessions.iter().map(|s| s.id.clone()).collect(),
+                lines: sessions
+                    .iter()
+                    .map(|s| format!("- {}\n", s.summary()))
+                    .collect(),
+            },
+            Err(e) => {
+                ui.warn(&format!(
+                    "the commit of {} cannot list its break-glass sessions: {}",
+                    cluster.name(),
+                    e.message()
+                ));
+                none
+            }
+        }
+    }
+
+    /// Once the sessions are in a commit, marks them so that no later commit repeats them.
+    fn close(&self, outcome: &CommitOutcome, ui: &mut Ui) {
+        let (Some(journal), CommitOutcome::Committed(_)) = (&self.journal, outcome) else {
+            return;
+        };
+        if let Err(e) = journal.mark_reviewed(self.ids.clone()) {
+            ui.warn(&format!(
+                "the sessions are in the commit, but marking them reviewed failed (the next rotation lists them again): {}",
+                e.message()
+            ));
+        }
+    }
 }
 
 pub async fn dry_run(action: Action, target: &Target, ui: &mut Ui) -> Result<()> {

@@ -1,5 +1,6 @@
 //! `kube-dc bootstrap break-glass ...`: the break-glass kubeconfig lifecycle.
 
+pub mod audit;
 pub mod batch;
 pub mod check;
 pub mod interrupt;

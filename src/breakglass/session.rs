@@ -18,6 +18,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use files::SessionFile;
 pub use files::{Sweep, sweep_stale};
 
+use super::audit::{self, Audit};
 use super::lifecycle::{SESSION_CLUSTER_ENV, SESSION_ENV};
 use crate::cluster::Identity;
 use crate::error::{Context as _, Error, Result};
@@ -34,6 +35,11 @@ pub struct UseArgs {
     /// Cluster name, as its directory under clusters/ (e.g. `alpha`, `eu/dc1`).
     #[arg(add = crate::completion::cluster_names())]
     pub cluster: String,
+    /// Why the glass is broken: an incident id or a sentence (one line, at most 200
+    /// characters). Recorded in the cluster, the local journal and the next rotation's
+    /// commit. Asked for on a terminal when missing; required otherwise.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
     /// Run this command instead of an interactive $SHELL (after `--`).
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -42,19 +48,27 @@ pub struct UseArgs {
 /// Runs the session and returns the exit code to leave with: the child's own.
 pub async fn run(fleet: &Fleet, args: &UseArgs, ui: &mut Ui) -> Result<u8> {
     let cluster = fleet.cluster(&args.cluster)?;
+    let reason = audit::reason::obtain(args.reason.as_deref(), &mut ui.err)?;
     // In-process decryption: a bastion without sops can still open the file.
     let sops = Sops::for_reading(fleet.root())?;
     let rel = cluster.break_glass_rel();
     let plaintext = super::decrypt(&sops, &cluster).await?;
-    let server = kubeconfig::parse(&plaintext, &rel)?.server;
+    let credential = kubeconfig::parse(&plaintext, &rel)?;
+    let server = credential.server.clone();
     let dir = files::open_for_use(&mut |w| ui.warn(w))?;
     // Before the file exists: from here on a signal is handled (the file removed), never
     // the default exit that would leave it behind.
     let signals = Signals::install()?;
     let file = SessionFile::create(dir, &plaintext)?;
     banner(&cluster, &server, ui.err_style, &mut ui.err)?;
+    let audit = Audit::start(fleet, &cluster, &credential, reason).await;
+    let _ = writeln!(ui.err, "{}", audit.notes.join("\n"));
     let code = run_child(&cluster, &file, &args.command, signals).await;
     drop(file);
+    let exit = code.as_ref().map_or(1, |c| *c);
+    for warning in audit.end(&cluster, &credential, exit).await {
+        ui.warn(&warning);
+    }
     let rotate = format!("kube-dc bootstrap break-glass rotate {}", cluster.name());
     let _ = writeln!(
         ui.err,

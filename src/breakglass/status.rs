@@ -5,7 +5,7 @@
 //! Git metadata for every cluster comes from one history walk (`git::Repo::last_commits`);
 //! decryptions run in parallel with a bound. The JSON schema is docs/json-output.md.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,12 +21,15 @@ use crate::fleet::{Cluster, Fleet};
 use crate::git::{CommitInfo, Head, PathState, Repo};
 use crate::kubeconfig::{self, BreakGlassCredential};
 use crate::leak_scan::{Finding, RuleId, Scanner};
+use crate::redact;
 use crate::safe_fs::BREAK_GLASS;
 use crate::sops::Sops;
 use crate::sops_config::SopsConfig;
 use crate::sops_file::SopsMetadata;
 use crate::ui::{ColorChoice, StatusFormat, Style, Ui, table};
 
+use super::audit::Session;
+use super::audit::journal::Journal;
 use super::live::{self, LiveState, LiveStatus, TokenDigest};
 
 #[derive(Debug, clap::Args)]
@@ -135,6 +138,9 @@ pub struct ClusterStatus {
     pub server: Option<String>,
     /// `null` without `--live` or when the file did not decrypt.
     pub live: Option<LiveStatus>,
+    /// `use` sessions journaled on this machine since the file's last commit that no
+    /// rotation commit has listed yet (see `audit::journal`).
+    pub unreviewed_sessions: Vec<Session>,
     pub problems: Vec<Problem>,
     /// The decrypted token's digest, for `--live`.
     #[serde(skip)]
@@ -300,7 +306,9 @@ async fn collect(
     if args.live {
         add_live(clusters, args, &mut statuses).await;
     }
+    let mut journaled = journaled_sessions(fleet, ui);
     for status in &mut statuses {
+        status.unreviewed_sessions = unreviewed_sessions(&mut journaled, status);
         judge(status, args.max_age, &git);
     }
     let with_problems = statuses.iter().filter(|s| !s.problems.is_empty()).count();
@@ -474,6 +482,7 @@ fn inspect(
         decryption: None,
         server: None,
         live: None,
+        unreviewed_sessions: Vec::new(),
         problems: Vec::new(),
         token_digest: None,
     };
@@ -723,7 +732,53 @@ fn judge(status: &mut ClusterStatus, max_age: Option<Duration>, git: &GitFacts) 
             fix,
         );
     }
+    if let Some(problem) = journal_problem(status) {
+        status.problems.push(problem);
+    }
     status.problems.sort_by_key(|p| p.kind as u8);
+}
+
+/// The sessions journaled on this machine that no rotation commit has listed, by cluster.
+fn journaled_sessions(fleet: &Fleet, ui: &mut Ui) -> BTreeMap<String, Vec<Session>> {
+    match Journal::for_fleet(fleet.root()).and_then(|j| j.unreviewed_all()) {
+        Ok(sessions) => sessions,
+        Err(e) => {
+            ui.warn(&format!("cannot read the session journal: {}", e.message()));
+            BTreeMap::new()
+        }
+    }
+}
+
+/// The cluster's journaled sessions, leaving out those before the file's last commit (a
+/// rotation made on another machine reviewed them).
+fn unreviewed_sessions(
+    journaled: &mut BTreeMap<String, Vec<Session>>,
+    status: &ClusterStatus,
+) -> Vec<Session> {
+    let sessions = journaled.remove(&status.cluster).unwrap_or_default();
+    sessions
+        .into_iter()
+        .filter(|s| status.last_commit.as_ref().is_none_or(|c| s.start > c.date))
+        .collect()
+}
+
+/// A cluster used since its last rotation, as this machine's journal knows it (without
+/// `--live`, or when the cluster cannot be asked).
+fn journal_problem(status: &ClusterStatus) -> Option<Problem> {
+    let last = status.unreviewed_sessions.last()?;
+    let already = status
+        .problems
+        .iter()
+        .any(|p| p.kind == ProblemKind::UsedSinceRotation);
+    (!already).then(|| Problem {
+        kind: ProblemKind::UsedSinceRotation,
+        message: format!(
+            "used since last rotation: {} session(s) in the local journal, the last by {}",
+            status.unreviewed_sessions.len(),
+            last.summary()
+        ),
+        fix: format!("kube-dc bootstrap break-glass rotate {}", status.cluster),
+    })
 }
 
 /// `--check` accepts only `unused since rotation`.
@@ -921,6 +976,13 @@ fn live_rows(style: &Style, live: &LiveStatus) -> Vec<(&'static str, String)> {
         ),
         ("token", token),
         ("last used", last_used),
+        (
+            "last session",
+            // The annotation is the cluster's word: shown redacted and bounded.
+            live.last_session
+                .as_ref()
+                .map_or_else(dash, |s| redact::untrusted(s.summary().as_bytes())),
+        ),
         (
             "invalid since",
             live.invalid_since.clone().unwrap_or_else(dash),

@@ -45,7 +45,13 @@ pub struct Change<'a> {
     pub rel: &'a str,
     /// `--incident`: what the rotation was for.
     pub incident: Option<&'a str>,
+    /// The break-glass sessions since the cluster's last rotation, one line each (empty
+    /// when none): the message body, so the fleet history is the review trail.
+    pub sessions: &'a str,
 }
+
+const SESSIONS_HEADING: &str =
+    "Break-glass sessions since the last rotation (who, from, start - end, reason):";
 
 /// What a template's placeholders stand for.
 struct Fields<'a> {
@@ -135,7 +141,11 @@ impl MessageTemplate {
             server: change.server,
             incident: change.incident,
         };
-        self.fill(&fields, now)
+        let subject = self.fill(&fields, now);
+        match change.sessions {
+            "" => subject,
+            sessions => format!("{subject}\n\n{SESSIONS_HEADING}\n{sessions}"),
+        }
     }
 
     fn fill(&self, fields: &Fields, now: DateTime<Utc>) -> String {
@@ -190,9 +200,19 @@ pub fn combined_message(
     };
     let body: String = changes
         .iter()
-        .map(|c| format!("- {}: {}\n", c.cluster, c.server))
+        .map(|c| format!("- {}: {}\n{}", c.cluster, c.server, indented(c.sessions)))
         .collect();
-    format!("{subject}\n\n{body}")
+    let heading = match changes.iter().any(|c| !c.sessions.is_empty()) {
+        true => {
+            "Each cluster with its break-glass sessions since its last rotation (who, from, start - end, reason):\n"
+        }
+        false => "",
+    };
+    format!("{subject}\n\n{heading}{body}")
+}
+
+fn indented(lines: &str) -> String {
+    lines.lines().map(|l| format!("    {l}\n")).collect()
 }
 
 #[cfg(test)]
@@ -207,6 +227,7 @@ mod tests {
             server: "https://kube-api.example:6443",
             rel: "clusters/eu/dc1/break-glass-kubeconfig.enc.yaml",
             incident: None,
+            sessions: "",
         };
         let now = DateTime::parse_from_rfc3339("2026-03-04T05:06:07Z")
             .unwrap()
@@ -250,6 +271,7 @@ mod tests {
             server,
             rel: "clusters/x/break-glass-kubeconfig.enc.yaml",
             incident: Some("INC-42"),
+            sessions: "",
         };
         let changes = [
             change(&alpha, "https://a:6443"),
@@ -270,6 +292,43 @@ mod tests {
         assert!(
             combined_message(&changes, Some(&template), now)
                 .starts_with("INC-42: rotate alpha, beta\n\n")
+        );
+    }
+
+    #[test]
+    fn sessions_are_the_body_of_one_commit_and_listed_per_cluster_in_a_combined_one() {
+        let (alpha, beta) = (
+            ClusterName::parse("alpha").unwrap(),
+            ClusterName::parse("beta").unwrap(),
+        );
+        let change = |cluster, sessions| Change {
+            cluster,
+            action: Action::Rotate,
+            server: "https://a:6443",
+            rel: "clusters/x/break-glass-kubeconfig.enc.yaml",
+            incident: None,
+            sessions,
+        };
+        let used = "- Ann (ann@h) 2026-03-04T01:00:00Z - 2026-03-04T01:05:00Z (exit 0): INC-7\n";
+        let now = DateTime::parse_from_rfc3339("2026-03-04T05:06:07Z")
+            .unwrap()
+            .to_utc();
+        let one =
+            MessageTemplate::default_for(Action::Rotate, false).render(&change(&alpha, used), now);
+        assert_eq!(
+            one,
+            format!("alpha: rotate break-glass token after recovery\n\n{SESSIONS_HEADING}\n{used}")
+        );
+        let both = combined_message(&[change(&alpha, used), change(&beta, "")], None, now);
+        assert!(
+            both.ends_with(&format!(
+                "- alpha: https://a:6443\n    {used}- beta: https://a:6443\n"
+            )),
+            "{both}"
+        );
+        assert!(
+            both.contains("break-glass sessions since its last rotation"),
+            "{both}"
         );
     }
 

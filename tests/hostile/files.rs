@@ -120,7 +120,16 @@ fn break_glass_file_of_every_type_is_refused() {
         // `use` reads it before sops does: sops never opens a fleet path.
         cases.push(
             case("break-glass file (use)", BREAK_GLASS, form)
-                .args(["bootstrap", "break-glass", "use", "alpha", "--", "true"])
+                .args([
+                    "bootstrap",
+                    "break-glass",
+                    "use",
+                    "alpha",
+                    "--reason",
+                    "test",
+                    "--",
+                    "true",
+                ])
                 .exit(1)
                 .says(form.says()),
         );
@@ -256,7 +265,16 @@ fn cluster_directories_through_links_are_refused() {
             .within(FAST),
         Case::new("cluster directory linked outside the fleet (use)")
             .setup(outside_alpha)
-            .args(["bootstrap", "break-glass", "use", "alpha", "--", "true"])
+            .args([
+                "bootstrap",
+                "break-glass",
+                "use",
+                "alpha",
+                "--reason",
+                "test",
+                "--",
+                "true",
+            ])
             .exit(2)
             .says("is a symbolic link")
             .within(FAST),

@@ -445,6 +445,8 @@ mod self_check {
                 "break-glass",
                 "use",
                 "alpha",
+                "--reason",
+                "test",
                 "--",
                 "sh",
                 "-c",

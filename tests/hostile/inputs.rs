@@ -439,7 +439,7 @@ fn a_broken_sops_yaml_exits_2_in_every_command() {
     let commands: [&[&str]; 5] = [
         &["adopt", "alpha", "--dry-run"],
         &["rotate", "alpha", "--dry-run"],
-        &["use", "alpha", "--", "true"],
+        &["use", "alpha", "--reason", "test", "--", "true"],
         &["status", "alpha"],
         &["check"],
     ];
@@ -466,7 +466,7 @@ fn a_broken_sops_yaml_exits_2_in_every_command() {
 fn error_paths_say_what_to_do() {
     run_table(vec![
         Case::new("use on a cluster that is not adopted")
-            .args(bg(&["use", "beta", "--", "true"]))
+            .args(bg(&["use", "beta", "--reason", "test", "--", "true"]))
             .exit(1)
             .says("cluster beta is not adopted")
             .says("kube-dc bootstrap break-glass adopt beta"),

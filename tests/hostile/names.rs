@@ -43,6 +43,8 @@ fn names_that_escape_or_are_malformed_are_refused() {
                 "break-glass",
                 "use",
                 "../../escape",
+                "--reason",
+                "test",
                 "--",
                 "true",
             ])

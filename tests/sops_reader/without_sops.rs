@@ -43,7 +43,12 @@ fn sops_is_not_installed_here() {
 #[test]
 fn use_and_status_decrypt_without_sops() {
     let env = only_alpha();
-    let used = run(&env, false, None, &["use", "alpha", "--", "true"]);
+    let used = run(
+        &env,
+        false,
+        None,
+        &["use", "alpha", "--reason", "test", "--", "true"],
+    );
     assert!(used.status.success(), "{}", show(&used));
     let one = run(&env, false, None, &["status", "alpha", "-o", "json"]);
     assert!(one.status.success(), "{}", show(&one));
@@ -63,9 +68,19 @@ fn use_and_status_decrypt_without_sops() {
 #[test]
 fn binary_mode_uses_sops_and_needs_it() {
     let env = only_alpha();
-    let with_sops = run(&env, true, Some("binary"), &["use", "alpha", "--", "true"]);
+    let with_sops = run(
+        &env,
+        true,
+        Some("binary"),
+        &["use", "alpha", "--reason", "test", "--", "true"],
+    );
     assert!(with_sops.status.success(), "{}", show(&with_sops));
-    let without = run(&env, false, Some("binary"), &["use", "alpha", "--", "true"]);
+    let without = run(
+        &env,
+        false,
+        Some("binary"),
+        &["use", "alpha", "--reason", "test", "--", "true"],
+    );
     assert_eq!(without.status.code(), Some(1), "{}", show(&without));
     assert!(
         text(&without.stderr).contains("sops is not installed"),
@@ -76,7 +91,7 @@ fn binary_mode_uses_sops_and_needs_it() {
         &env,
         true,
         Some("sometimes"),
-        &["use", "alpha", "--", "true"],
+        &["use", "alpha", "--reason", "test", "--", "true"],
     );
     assert_eq!(bad.status.code(), Some(2), "{}", show(&bad));
 }
@@ -89,7 +104,16 @@ fn a_wrong_key_is_reported_the_same_without_sops() {
     cmd.env("PATH", PATH_WITHOUT_SOPS)
         .env_remove("KUBE_DC_SOPS")
         .env("SOPS_AGE_KEY_FILE", &other)
-        .args(["bootstrap", "break-glass", "use", "alpha", "--", "true"]);
+        .args([
+            "bootstrap",
+            "break-glass",
+            "use",
+            "alpha",
+            "--reason",
+            "test",
+            "--",
+            "true",
+        ]);
     let out = cmd.output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     assert!(
@@ -117,6 +141,8 @@ fn a_file_the_reader_leaves_to_sops_falls_back_and_says_so_under_v() {
         "break-glass",
         "use",
         "alpha",
+        "--reason",
+        "test",
         "--",
         "true",
     ]);
@@ -127,7 +153,12 @@ fn a_file_the_reader_leaves_to_sops_falls_back_and_says_so_under_v() {
         "{}",
         show(&out)
     );
-    let without = run(&env, false, None, &["use", "alpha", "--", "true"]);
+    let without = run(
+        &env,
+        false,
+        None,
+        &["use", "alpha", "--reason", "test", "--", "true"],
+    );
     assert_eq!(without.status.code(), Some(1), "{}", show(&without));
     assert!(
         text(&without.stderr).contains("sops is not installed"),
