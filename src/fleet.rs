@@ -114,7 +114,7 @@ impl Fleet {
         let cluster = self.cluster_at(name);
         // Its directory is enough, as for the Go tool: `adopt` may be the first file in it.
         match Dir::open(&self.root).and_then(|root| root.open_dir(&cluster.rel(""))) {
-            Ok(_) => return Ok(cluster),
+            Ok(_) => return cluster.check_config_file().map(|()| cluster),
             Err(e) if !e.is_not_found() => return Err(e.usage()),
             Err(_) => {}
         }
@@ -231,6 +231,15 @@ impl Cluster {
         match safe_fs::open_beneath(&self.root, &rel) {
             Err(e) if e.is_not_found() => Ok(ClusterConfig::default()),
             _ => ClusterConfig::load(&self.root, &rel),
+        }
+    }
+
+    /// A `cluster-config.env` that is there must be a file kube-dc may read (not a link,
+    /// FIFO or device): refused at once, with its path, whatever the command.
+    fn check_config_file(&self) -> Result<()> {
+        match safe_fs::open_beneath(&self.root, &self.rel(cluster_config::FILE_NAME)) {
+            Err(e) if !e.is_not_found() => Err(e.usage()),
+            _ => Ok(()),
         }
     }
 
