@@ -52,6 +52,21 @@ pub fn tool(name: &str) -> PathBuf {
         })
 }
 
+/// Runs `cmd` with `input` on its stdin; it must succeed. Its output.
+pub fn run_with_stdin(mut cmd: Command, input: &[u8]) -> std::process::Output {
+    use std::io::Write as _;
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{cmd:?}: {}", show(&out));
+    out
+}
+
 /// The kube-dc binary as tests run it: a generated wrapper that `exec`s the real binary
 /// (same pid, same arguments) while copying its stdout and stderr to the suite's transcript
 /// directory, so that `scripts/test.sh` can check everything kube-dc printed in the whole
@@ -271,6 +286,15 @@ impl TestEnv {
         );
         std::fs::write(self.fleet.join(".sops.yaml"), rule).unwrap();
         self
+    }
+
+    /// A fleet as the Go kube-dc tool's users have it (tests/fixtures/go-fleet, written by
+    /// that tool: scripts/regenerate-go-fixture.sh) instead of fleet-fixture's clusters.
+    pub fn go_fleet() -> TestEnv {
+        let env = TestEnv::new();
+        std::fs::remove_dir_all(env.fleet.join("clusters")).unwrap();
+        copy_dir(&repo_root().join("tests/fixtures/go-fleet"), &env.fleet);
+        env
     }
 
     /// The fixture's age recipient, as `.sops.yaml` names it.
