@@ -63,6 +63,15 @@ impl Fleet {
         }
     }
 
+    /// [`Fleet::discover`] with this process's environment, current directory and home.
+    pub fn discover_here(flag: Option<&Path>) -> Result<Fleet> {
+        let env = std::env::var_os(FLEET_ENV).map(PathBuf::from);
+        let cwd = std::env::current_dir()
+            .map_err(|e| Error::failed(format!("current directory: {e}")))?;
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        Fleet::discover(flag, env.as_deref(), &cwd, home.as_deref())
+    }
+
     pub fn open(path: &Path, source: Source) -> Result<Fleet> {
         let origin = match source {
             Source::Flag => "--repo",
@@ -100,10 +109,11 @@ impl Fleet {
         let base = Dir::open(&self.root)
             .and_then(|root| root.open_dir(Path::new(CLUSTERS_DIR)))
             .map_err(safe_fs::FileError::usage)?;
-        let mut clusters: Vec<Cluster> = discovery::cluster_names(&base)?
-            .iter()
-            .filter_map(|rel| Some(self.cluster_at(ClusterName::parse(rel).ok()?)))
-            .collect();
+        let mut clusters: Vec<Cluster> =
+            discovery::cluster_names(&base, &[cluster_config::FILE_NAME, BREAK_GLASS_FILE])?
+                .iter()
+                .filter_map(|rel| Some(self.cluster_at(ClusterName::parse(rel).ok()?)))
+                .collect();
         clusters.sort_by(|a, b| a.name.as_str().cmp(b.name.as_str()));
         Ok(clusters)
     }

@@ -17,8 +17,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Client;
 use kube::api::Api;
 
-use super::{Identity, MANAGED_BY, Manifest, call};
+use super::api::call;
+use super::identity::Identity;
 use crate::error::Result;
+
+/// The label whose existing value is kept (ours goes only on objects without one).
+pub(super) const MANAGED_BY_KEY: &str = "app.kubernetes.io/managed-by";
 
 /// The kept labels and annotations of each object; empty for objects that do not exist.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -59,12 +63,16 @@ impl Carried {
         })
     }
 
-    /// Puts the kept keys on the manifest's objects, over ours.
-    pub fn onto(&self, manifest: &mut Manifest) {
-        self.service_account
-            .onto(&mut manifest.service_account.metadata);
-        self.binding.onto(&mut manifest.binding.metadata);
-        self.secret.onto(&mut manifest.secret.metadata);
+    /// Puts the kept keys on the metadata of the objects to apply, over ours.
+    pub fn onto(
+        &self,
+        account: &mut ObjectMeta,
+        binding: &mut ObjectMeta,
+        secret: &mut ObjectMeta,
+    ) {
+        self.service_account.onto(account);
+        self.binding.onto(binding);
+        self.secret.onto(secret);
     }
 }
 
@@ -90,7 +98,7 @@ impl Kept {
 fn kept(map: Option<BTreeMap<String, String>>, labels: bool) -> BTreeMap<String, String> {
     map.unwrap_or_default()
         .into_iter()
-        .filter(|(key, _)| key.starts_with("kube-dc.com/") || (labels && key == MANAGED_BY.0))
+        .filter(|(key, _)| key.starts_with("kube-dc.com/") || (labels && key == MANAGED_BY_KEY))
         .collect()
 }
 
@@ -98,72 +106,57 @@ fn kept(map: Option<BTreeMap<String, String>>, labels: bool) -> BTreeMap<String,
 mod tests {
     use super::*;
 
-    fn meta(labels: &[(&str, &str)], annotations: &[(&str, &str)]) -> Option<ObjectMeta> {
-        let map = |pairs: &[(&str, &str)]| {
-            Some(
-                pairs
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-            )
-        };
-        Some(ObjectMeta {
-            labels: map(labels),
-            annotations: map(annotations),
+    fn pairs(list: &[(&str, &str)]) -> Option<BTreeMap<String, String>> {
+        Some(
+            list.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    fn meta(labels: &[(&str, &str)], annotations: &[(&str, &str)]) -> ObjectMeta {
+        ObjectMeta {
+            labels: pairs(labels),
+            annotations: pairs(annotations),
             ..Default::default()
-        })
+        }
     }
 
     #[test]
     fn the_go_tools_labels_and_annotation_are_kept_over_ours() {
         let go_labels = [
-            ("app.kubernetes.io/managed-by", "kube-dc-cli"),
+            (MANAGED_BY_KEY, "kube-dc-cli"),
             ("kube-dc.com/identity-layer", "break-glass"),
             ("team", "ops"),
         ];
+        let go_annotations = [
+            ("kube-dc.com/source", "note"),
+            ("kubectl.kubernetes.io/last-applied-configuration", "{}"),
+        ];
         let carried = Carried {
-            service_account: Kept::from(meta(
-                &go_labels,
-                &[
-                    ("kube-dc.com/source", "note"),
-                    ("kubectl.kubernetes.io/last-applied-configuration", "{}"),
-                ],
-            )),
-            binding: Kept::from(meta(&go_labels, &[])),
+            service_account: Kept::from(Some(meta(&go_labels, &go_annotations))),
+            binding: Kept::from(Some(meta(&go_labels, &[]))),
             secret: Kept::from(None),
         };
-        let mut manifest = Manifest::new(&Identity::default());
-        carried.onto(&mut manifest);
-        let labels = |m: &ObjectMeta| m.labels.clone().unwrap_or_default();
-        let sa = &manifest.service_account.metadata;
-        assert_eq!(labels(sa)["app.kubernetes.io/managed-by"], "kube-dc-cli");
-        assert_eq!(labels(sa)["kube-dc.com/identity-layer"], "break-glass");
-        assert!(!labels(sa).contains_key("team"), "only the kept keys");
-        let annotations = sa.annotations.clone().unwrap_or_default();
-        assert_eq!(
-            annotations.keys().collect::<Vec<_>>(),
-            ["kube-dc.com/source"]
-        );
-        assert_eq!(
-            labels(&manifest.binding.metadata)["app.kubernetes.io/managed-by"],
-            "kube-dc-cli"
-        );
-        // A new object gets ours, and the Secret keeps its own annotations.
-        let secret = &manifest.secret.metadata;
-        assert_eq!(labels(secret)["app.kubernetes.io/managed-by"], "kube-dc");
-        assert!(
-            secret
-                .annotations
-                .as_ref()
-                .is_some_and(|a| a.contains_key(super::super::SA_NAME_ANNOTATION))
-        );
+        let ours = [(MANAGED_BY_KEY, "kube-dc")];
+        let own_annotation = [("kubernetes.io/service-account.name", "break-glass")];
+        let (mut account, mut binding) = (meta(&ours, &[]), meta(&ours, &[]));
+        let mut secret = meta(&ours, &own_annotation);
+        carried.onto(&mut account, &mut binding, &mut secret);
+        let kept_labels = pairs(&go_labels[..2]);
+        assert_eq!(account.labels, kept_labels, "only the kept keys, over ours");
+        assert_eq!(account.annotations, pairs(&go_annotations[..1]));
+        assert_eq!(binding.labels, kept_labels);
+        assert_eq!(binding.annotations, pairs(&[]));
+        // A new object keeps ours, and its own annotations.
+        assert_eq!(secret, meta(&ours, &own_annotation));
     }
 
     #[test]
-    fn nothing_is_carried_from_objects_of_our_own() {
-        let mut ours = Manifest::new(&Identity::default());
-        let before = ours.to_yaml().unwrap();
-        Carried::default().onto(&mut ours);
-        assert_eq!(ours.to_yaml().unwrap(), before);
+    fn nothing_is_carried_from_objects_without_them() {
+        let ours = meta(&[(MANAGED_BY_KEY, "kube-dc")], &[]);
+        let (mut a, mut b, mut c) = (ours.clone(), ours.clone(), ours.clone());
+        Carried::default().onto(&mut a, &mut b, &mut c);
+        assert_eq!([a, b, c], [ours.clone(), ours.clone(), ours]);
     }
 }

@@ -13,7 +13,7 @@ pub fn header() -> (HeaderName, HeaderValue) {
 }
 
 fn value() -> String {
-    format!("kube-dc/{}", crate::cli::VERSION)
+    format!("kube-dc/{}", crate::version::VERSION)
 }
 
 #[cfg(test)]

@@ -11,49 +11,63 @@ use std::path::Path;
 
 use nix::sys::stat::SFlag;
 
-use super::BREAK_GLASS_FILE;
 use super::names::{MAX_DEPTH, is_segment};
-use crate::cluster_config;
 use crate::error::{Error, Result};
 use crate::safe_fs::{self, Dir};
 
-/// The names (`a`, `eu/dc1`, ...) of the clusters below `clusters` (already opened),
-/// unsorted. A directory that holds a cluster's file but whose name is not a cluster name
-/// is an error naming it: a cluster skipped in silence would be left out of `--all`.
-pub fn cluster_names(clusters: &Dir) -> Result<Vec<String>> {
+/// The names (`a`, `eu/dc1`, ...) of the clusters below `clusters` (already opened):
+/// the directories holding one of the `markers` (a cluster's files), unsorted. A
+/// directory that holds one but whose name is not a cluster name is an error naming it:
+/// a cluster skipped in silence would be left out of `--all`.
+pub fn cluster_names(clusters: &Dir, markers: &[&str]) -> Result<Vec<String>> {
     let mut found = Vec::new();
-    walk(clusters, "", 1, &mut found)?;
+    let walk = Walk { markers };
+    walk.dir(clusters, "", 1, &mut found)?;
     Ok(found)
 }
 
-fn walk(dir: &Dir, prefix: &str, depth: usize, found: &mut Vec<String>) -> Result<()> {
-    for name in subdirs(dir)? {
+struct Walk<'a> {
+    markers: &'a [&'a str],
+}
+
+impl Walk<'_> {
+    fn dir(&self, dir: &Dir, prefix: &str, depth: usize, found: &mut Vec<String>) -> Result<()> {
+        for name in subdirs(dir)? {
+            self.entry(dir, prefix, &name, depth, found)?;
+        }
+        Ok(())
+    }
+
+    fn entry(
+        &self,
+        dir: &Dir,
+        prefix: &str,
+        name: &str,
+        depth: usize,
+        found: &mut Vec<String>,
+    ) -> Result<()> {
         let rel = format!("{prefix}{name}");
-        let inner = dir.open_dir(Path::new(&name)).map_err(|e| e.usage())?;
-        let marked = holds_marker(&inner);
-        if !is_segment(&name) {
-            if marked {
-                return Err(unnamed(&inner));
-            }
-            continue;
+        let inner = dir.open_dir(Path::new(name)).map_err(|e| e.usage())?;
+        // In any form: a link or FIFO under that name is refused when it is read, with a
+        // message, rather than hiding the cluster.
+        let marked = self
+            .markers
+            .iter()
+            .any(|file| inner.lstat(OsStr::new(file)).is_ok());
+        if !is_segment(name) {
+            return match marked {
+                true => Err(unnamed(&inner)),
+                false => Ok(()),
+            };
         }
         if marked {
             found.push(rel.clone());
         }
         if depth < MAX_DEPTH {
-            walk(&inner, &format!("{rel}/"), depth + 1, found)?;
+            self.dir(&inner, &format!("{rel}/"), depth + 1, found)?;
         }
+        Ok(())
     }
-    Ok(())
-}
-
-/// `cluster-config.env` or the break-glass file is there in any form: a link or FIFO
-/// under that name is refused when it is read, with a message, rather than hiding the
-/// cluster.
-pub fn holds_marker(dir: &Dir) -> bool {
-    [cluster_config::FILE_NAME, BREAK_GLASS_FILE]
-        .iter()
-        .any(|file| dir.lstat(OsStr::new(file)).is_ok())
 }
 
 fn unnamed(dir: &Dir) -> Error {
@@ -103,7 +117,8 @@ mod tests {
 
     fn names(files: &[&str]) -> Result<Vec<String>> {
         let root = tree(files);
-        let mut names = cluster_names(&Dir::open(root.path()).unwrap())?;
+        let markers = ["cluster-config.env", "break-glass-kubeconfig.enc.yaml"];
+        let mut names = cluster_names(&Dir::open(root.path()).unwrap(), &markers)?;
         names.sort();
         Ok(names)
     }

@@ -4,8 +4,11 @@ use std::io::Write;
 
 use chrono::Utc;
 
+use super::cli::GitCli;
+use super::message::{Change, MessageTemplate, combined_message};
+use super::push::PushPolicy;
 use super::push::confirm;
-use super::{Change, CommitOutcome, GitCli, MessageTemplate, PushPolicy, Repo, combined_message};
+use super::repo::{CommitOutcome, Repo};
 use crate::error::Result;
 use crate::fleet::Fleet;
 use crate::fleet_settings::{self, FleetSettings};

@@ -4,7 +4,7 @@
 
 use secrecy::ExposeSecret;
 
-use crate::breakglass;
+use crate::breakglass::sealed_file;
 use crate::cluster::MintedToken;
 use crate::fleet::Cluster;
 use crate::sops::Sops;
@@ -14,7 +14,7 @@ use crate::sops::Sops;
 /// file that cannot be read (none yet, no key, not a kubeconfig) does not: adopt then
 /// writes one, as before.
 pub async fn holds(sops: &Sops, cluster: &Cluster, server: &str, minted: &MintedToken) -> bool {
-    let Ok(current) = breakglass::open(sops, cluster).await else {
+    let Ok(current) = sealed_file::open(sops, cluster).await else {
         return false;
     };
     current.server == server
