@@ -34,3 +34,4 @@ pub mod sops_file;
 pub mod sops_reader;
 pub mod subprocess;
 pub mod ui;
+pub mod version;
