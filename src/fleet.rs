@@ -1,11 +1,16 @@
 //! The fleet repo: its root, its clusters and their files.
 
-use std::fmt;
+mod discovery;
+mod names;
+mod tilde;
+
 use std::path::{Path, PathBuf};
 
 use crate::cluster_config::{self, ClusterConfig};
 use crate::error::{Error, Result};
 use crate::safe_fs::{self, Dir, FsResult, RegularFile};
+
+pub use names::ClusterName;
 
 pub const SOPS_CONFIG: &str = ".sops.yaml";
 pub const CLUSTERS_DIR: &str = "clusters";
@@ -29,18 +34,20 @@ pub enum Source {
 impl Fleet {
     /// Finds the fleet: `--repo`, else `$KUBE_DC_FLEET`, else the first ancestor of `cwd`
     /// that looks like a fleet, else `~/.kube-dc/fleet`. An explicit choice that is not a
-    /// fleet is an error, never a reason to try the next place.
+    /// fleet is an error, never a reason to try the next place. A leading `~` in either
+    /// explicit choice is `home` (see `tilde`).
     pub fn discover(
         flag: Option<&Path>,
         env: Option<&Path>,
         cwd: &Path,
         home: Option<&Path>,
     ) -> Result<Fleet> {
+        let explicit = |path, origin| nonempty(path, origin).map(|p| tilde::expand(p, home));
         if let Some(path) = flag {
-            return Fleet::open(&cwd.join(nonempty(path, "--repo")?), Source::Flag);
+            return Fleet::open(&cwd.join(explicit(path, "--repo")?), Source::Flag);
         }
         if let Some(path) = env {
-            return Fleet::open(&cwd.join(nonempty(path, FLEET_ENV)?), Source::Env);
+            return Fleet::open(&cwd.join(explicit(path, FLEET_ENV)?), Source::Env);
         }
         if let Some(root) = cwd.ancestors().find(|dir| looks_like_fleet(dir)) {
             return Fleet::open(root, Source::WalkUp);
@@ -95,32 +102,19 @@ impl Fleet {
         self.root.join(SOPS_CONFIG)
     }
 
-    /// Every cluster: a directory under `clusters/`, one or two levels deep, holding
-    /// `cluster-config.env`. Sorted by name. A symbolic link to a directory there is an
-    /// error, not a cluster skipped in silence (see `safe_fs`).
+    /// Every cluster (see `discovery` for which directories are clusters), sorted by name.
+    /// A symbolic link to a directory there is an error, not a cluster skipped in silence
+    /// (see `safe_fs`).
     pub fn clusters(&self) -> Result<Vec<Cluster>> {
         let base = Dir::open(&self.root)
             .and_then(|root| root.open_dir(Path::new(CLUSTERS_DIR)))
             .map_err(safe_fs::FileError::usage)?;
-        let mut found = Vec::new();
-        for first in subdirs(&base)? {
-            let dir = base.open_dir(Path::new(&first)).map_err(|e| e.usage())?;
-            if holds_config(&dir) {
-                found.push(first);
-                continue;
-            }
-            for second in subdirs(&dir)? {
-                let inner = dir.open_dir(Path::new(&second)).map_err(|e| e.usage())?;
-                if holds_config(&inner) {
-                    found.push(format!("{first}/{second}"));
-                }
-            }
-        }
-        let mut clusters: Vec<Cluster> = found
-            .iter()
-            .filter_map(|rel| Some(self.cluster_at(ClusterName::parse(rel).ok()?)))
-            .collect();
-        clusters.sort_by(|a, b| a.name.0.cmp(&b.name.0));
+        let mut clusters: Vec<Cluster> =
+            discovery::cluster_names(&base, &[cluster_config::FILE_NAME, BREAK_GLASS_FILE])?
+                .iter()
+                .filter_map(|rel| Some(self.cluster_at(ClusterName::parse(rel).ok()?)))
+                .collect();
+        clusters.sort_by(|a, b| a.name.as_str().cmp(b.name.as_str()));
         Ok(clusters)
     }
 
@@ -128,8 +122,9 @@ impl Fleet {
     pub fn cluster(&self, name: &str) -> Result<Cluster> {
         let name = ClusterName::parse(name)?;
         let cluster = self.cluster_at(name);
-        match safe_fs::open_beneath(&self.root, &cluster.rel(cluster_config::FILE_NAME)) {
-            Ok(_) => return Ok(cluster),
+        // Its directory is enough, as for the Go tool: `adopt` may be the first file in it.
+        match Dir::open(&self.root).and_then(|root| root.open_dir(&cluster.rel(""))) {
+            Ok(_) => return cluster.check_config_file().map(|()| cluster),
             Err(e) if !e.is_not_found() => return Err(e.usage()),
             Err(_) => {}
         }
@@ -137,7 +132,7 @@ impl Fleet {
         let mut err = Error::usage(format!(
             "unknown cluster {:?}: {} does not exist",
             cluster.name.as_str(),
-            cluster.config_path().display()
+            cluster.dir().display()
         ));
         let close = closest(cluster.name.as_str(), known.iter().map(|c| c.name.as_str()));
         if !close.is_empty() {
@@ -193,36 +188,6 @@ fn looks_like_fleet(dir: &Path) -> bool {
     dir.join(SOPS_CONFIG).is_file() && dir.join(CLUSTERS_DIR).is_dir()
 }
 
-/// `cluster-config.env` is there in any form: a link or FIFO under that name is refused
-/// when it is read, with a message, rather than hiding the cluster.
-fn holds_config(dir: &Dir) -> bool {
-    dir.lstat(std::ffi::OsStr::new(cluster_config::FILE_NAME))
-        .is_ok()
-}
-
-/// Names of the directories in `dir` (UTF-8 names only: cluster names are ASCII). A
-/// symbolic link to a directory is refused.
-fn subdirs(dir: &Dir) -> Result<Vec<String>> {
-    let mut dirs = Vec::new();
-    for name in dir.names().map_err(|e| e.failed())? {
-        let Ok(stat) = dir.lstat(&name) else {
-            continue;
-        };
-        match safe_fs::file_kind(&stat) {
-            nix::sys::stat::SFlag::S_IFDIR => dirs.extend(name.into_string().ok()),
-            // Only a link to a directory could be a cluster: refuse it loudly.
-            nix::sys::stat::SFlag::S_IFLNK if dir.path().join(&name).is_dir() => {
-                return Err(dir.open_dir(Path::new(&name)).err().map_or_else(
-                    || Error::usage("a symbolic link changed while listing clusters"),
-                    |e| e.usage(),
-                ));
-            }
-            _ => {}
-        }
-    }
-    Ok(dirs)
-}
-
 fn closest<'a>(wanted: &str, names: impl Iterator<Item = &'a str>) -> Vec<String> {
     let mut scored: Vec<(f64, &str)> = names
         .map(|n| (strsim::jaro_winkler(wanted, n), n))
@@ -242,58 +207,6 @@ fn names_preview(clusters: &[Cluster]) -> String {
         names.push("...");
     }
     names.join(", ")
-}
-
-/// A validated cluster name: one or two `/`-separated segments of `[a-z0-9.-]`, never
-/// `.` or `..`, so it can never point outside `clusters/`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ClusterName(String);
-
-impl ClusterName {
-    pub fn parse(name: &str) -> Result<ClusterName> {
-        let invalid = |why: &str| {
-            Error::usage(format!("invalid cluster name {name:?}: {why}")).with_hint(
-                "cluster names are paths under clusters/, like `alpha` or `eu/dc1`: one or two segments of lowercase letters, digits, `-` and `.`",
-            )
-        };
-        if name.is_empty() {
-            return Err(invalid("it is empty"));
-        }
-        if name.starts_with('/') {
-            return Err(invalid("it is an absolute path"));
-        }
-        let segments: Vec<&str> = name.split('/').collect();
-        for segment in &segments {
-            if segment.is_empty() {
-                return Err(invalid("it has an empty segment"));
-            }
-            if *segment == "." || *segment == ".." {
-                return Err(invalid("`.` and `..` are not allowed"));
-            }
-            if !segment
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
-            {
-                return Err(invalid(
-                    "only lowercase letters, digits, `-` and `.` are allowed",
-                ));
-            }
-        }
-        if segments.len() > 2 {
-            return Err(invalid("more than two levels"));
-        }
-        Ok(ClusterName(name.to_string()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for ClusterName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -321,8 +234,23 @@ impl Cluster {
         self.dir.join(cluster_config::FILE_NAME)
     }
 
+    /// Its `cluster-config.env`; none (clusters the Go tool adopted may have only their
+    /// break-glass file) reads as an empty one.
     pub fn config(&self) -> Result<ClusterConfig> {
-        ClusterConfig::load(&self.root, &self.rel(cluster_config::FILE_NAME))
+        let rel = self.rel(cluster_config::FILE_NAME);
+        match safe_fs::open_beneath(&self.root, &rel) {
+            Err(e) if e.is_not_found() => Ok(ClusterConfig::default()),
+            _ => ClusterConfig::load(&self.root, &rel),
+        }
+    }
+
+    /// A `cluster-config.env` that is there must be a file kube-dc may read (not a link,
+    /// FIFO or device): refused at once, with its path, whatever the command.
+    fn check_config_file(&self) -> Result<()> {
+        match safe_fs::open_beneath(&self.root, &self.rel(cluster_config::FILE_NAME)) {
+            Err(e) if !e.is_not_found() => Err(e.usage()),
+            _ => Ok(()),
+        }
     }
 
     /// `clusters/<name>/<file>`, relative to the fleet root.
@@ -357,28 +285,6 @@ impl Cluster {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names() {
-        for ok in ["alpha", "eu/dc1", "a.b-c", "x1"] {
-            assert!(ClusterName::parse(ok).is_ok(), "{ok}");
-        }
-        for (bad, why) in [
-            ("", "empty"),
-            ("../x", "`.` and `..`"),
-            ("a/..", "`.` and `..`"),
-            ("./a", "`.` and `..`"),
-            ("/etc", "absolute"),
-            ("a//b", "empty segment"),
-            ("a/", "empty segment"),
-            ("a/b/c", "two levels"),
-            ("Alpha", "lowercase"),
-            ("a b", "lowercase"),
-        ] {
-            let err = ClusterName::parse(bad).unwrap_err().to_string();
-            assert!(err.contains(why), "{bad:?}: {err}");
-        }
-    }
 
     #[test]
     fn an_empty_explicit_fleet_is_an_error() {

@@ -36,3 +36,4 @@ pub mod sops_reader;
 pub mod state_dir;
 pub mod subprocess;
 pub mod ui;
+pub mod version;

@@ -7,6 +7,8 @@
 //! Decryption happens in-process ([`crate::sops_reader`]) unless the file needs what only
 //! the binary does, or `KUBE_DC_SOPS_DECRYPT=binary` asks for the binary.
 
+mod credential_fields;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -111,16 +113,53 @@ impl Sops {
     }
 
     /// Encrypts `plaintext` for the fleet-relative path `rel`, returning the ciphertext.
-    /// Fails closed when sops left any credential value in clear.
+    /// When the `.sops.yaml` rule would leave a credential in clear, encrypts the
+    /// credential fields with `--encrypted-regex` (see `credential_fields`); fails closed
+    /// when any credential value is still in clear.
     pub async fn encrypt(&self, rel: &str, plaintext: &[u8]) -> Result<Vec<u8>> {
+        let by_rule = self.encrypt_with(rel, plaintext, None).await?;
+        let leaked = self.clear_credentials(rel, &by_rule)?;
+        if leaked.is_empty() {
+            return Ok(by_rule);
+        }
+        credential_fields::announce(rel, &leaked);
+        let regex = credential_fields::encrypted_regex();
+        let out = match self.encrypt_with(rel, plaintext, Some(&regex)).await {
+            Ok(out) => out,
+            Err(e) => {
+                return Err(credential_fields::refusal(rel, &leaked, Some(e.message())));
+            }
+        };
+        let still = self.clear_credentials(rel, &out)?;
+        if !still.is_empty() {
+            return Err(credential_fields::refusal(rel, &still, None));
+        }
+        Ok(out)
+    }
+
+    async fn encrypt_with(
+        &self,
+        rel: &str,
+        plaintext: &[u8],
+        encrypted_regex: Option<&str>,
+    ) -> Result<Vec<u8>> {
         let config = self.root.join(crate::fleet::SOPS_CONFIG);
         let config = config.to_string_lossy();
-        let args = ["--config", &config, "encrypt", "--filename-override", rel];
+        let mut args = vec!["--config", &config, "encrypt"];
+        if let Some(regex) = encrypted_regex {
+            args.extend(["--encrypted-regex", regex]);
+        }
+        args.extend(["--filename-override", rel]);
         let out = self.run(&args, Some(plaintext)).await?;
         if !out.status.success() {
             return Err(classify(&out, "encrypt", rel));
         }
-        let leaked = credentials::clear_credentials_in_yaml(&out.stdout).map_err(|e| {
+        Ok(out.stdout.to_vec())
+    }
+
+    /// Credential values sops left in clear in `ciphertext` (see `credentials`).
+    fn clear_credentials(&self, rel: &str, ciphertext: &[u8]) -> Result<Vec<String>> {
+        credentials::clear_credentials_in_yaml(ciphertext).map_err(|e| {
             Error::failed(format!(
                 "sops output for {rel} is not YAML ({e}); nothing was written"
             ))
@@ -128,17 +167,7 @@ impl Sops {
                 "is {} the sops binary? Point {SOPS_BIN_ENV} at sops, or fix PATH",
                 self.bin_name()
             ))
-        })?;
-        if !leaked.is_empty() {
-            return Err(Error::failed(format!(
-                "refusing to write {rel}: the .sops.yaml rule that matches it left {} in clear text; nothing was written",
-                leaked.join(", ")
-            ))
-            .with_hint(
-                "the rule's encrypted_regex (or unencrypted_regex/suffix) does not cover kubeconfig credentials; add a rule for break-glass files before it, e.g.\n  - path_regex: ^clusters/.+/break-glass-kubeconfig\\.enc\\.yaml$\n    age: <recipients>\n(no encrypted_regex: encrypt every value)"
-            ));
-        }
-        Ok(out.stdout.to_vec())
+        })
     }
 
     /// Decrypts `ciphertext`, the content of the fleet-relative file `rel`, into memory:

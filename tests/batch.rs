@@ -417,3 +417,29 @@ fn ctrl_c_during_a_batch_finishes_the_revoked_rotations() {
         assert!(who.ends_with(":break-glass"), "{name}: {who}");
     }
 }
+
+/// A script asking for JSON gets JSON, however many clusters `--all` finds: here one.
+#[test]
+fn rotate_all_output_json_of_a_one_cluster_fleet_prints_the_json_summary() {
+    let _serial = serial();
+    let cp = shared_control_plane();
+    let env = TestEnv::new();
+    std::fs::remove_file(env.break_glass_file("alpha")).unwrap();
+    let env = env.with_git();
+    let kubeconfig = adopted_on_control_plane(&env, cp, &["beta"]);
+    let args = [
+        "rotate",
+        "--all",
+        "--kube-context",
+        "{cluster}-admin",
+        "--output",
+        "json",
+    ];
+    let out = kube_dc(&env, cp, &kubeconfig, &args);
+    assert!(out.status.success(), "{}", show(&out));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", show(&out)));
+    assert_eq!(summary["ok"], 1, "{summary}");
+    assert_eq!(summary["clusters"][0]["cluster"], "beta", "{summary}");
+    assert_eq!(summary["clusters"][0]["result"], "ok", "{summary}");
+}

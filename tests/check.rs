@@ -335,7 +335,8 @@ fn rule4_misplaced_or_misnamed_break_glass_files_are_blocked() {
     let ciphertext = std::fs::read_to_string(env.fleet.join(BG_ALPHA)).unwrap();
     for rel in [
         "break-glass-kubeconfig.enc.yaml",
-        "clusters/gamma/break-glass-kubeconfig.enc.yaml", // no cluster-config.env
+        "clusters/break-glass-kubeconfig.enc.yaml",
+        "clusters/my cluster/break-glass-kubeconfig.enc.yaml", // not a cluster name
         "clusters/beta/break-glass-kubeconfig.yaml",
     ] {
         stage(&env, rel, &ciphertext);
@@ -345,17 +346,14 @@ fn rule4_misplaced_or_misnamed_break_glass_files_are_blocked() {
         assert!(text.contains("git mv"), "{text}");
         env.git(&["rm", "-q", "--cached", "--", rel]);
     }
-    // A new cluster with its cluster-config.env in the same commit is a cluster directory.
-    stage(
-        &env,
-        "clusters/gamma/cluster-config.env",
-        "CLUSTER_NAME=gamma\n",
-    );
-    stage(
-        &env,
+    // A directory with only its break-glass file is a cluster, as the Go tool writes them
+    // (`adopt` needs no cluster-config.env), at any level.
+    for rel in [
         "clusters/gamma/break-glass-kubeconfig.enc.yaml",
-        &encrypt(&env, "clusters/gamma/break-glass-kubeconfig.enc.yaml", None),
-    );
+        "clusters/region/dc/Prod_1/break-glass-kubeconfig.enc.yaml",
+    ] {
+        stage(&env, rel, &encrypt(&env, rel, None));
+    }
     let (committed, text) = commit(&env, &[]);
     assert!(committed, "{text}");
 }

@@ -75,6 +75,20 @@ fn reset_cluster(cp: &ControlPlane) {
     }
 }
 
+/// The User-Agents of the requests the break-glass ServiceAccount made, from the
+/// apiserver's audit log.
+fn break_glass_user_agents(cp: &ControlPlane) -> Vec<String> {
+    let log = std::fs::read_to_string(cp.dir().join("logs/audit.log")).unwrap();
+    let mut agents: Vec<String> = log
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|event| event["user"]["username"] == BG_USER)
+        .filter_map(|event| Some(event["userAgent"].as_str()?.to_string()))
+        .collect();
+    agents.dedup();
+    agents
+}
+
 fn adopt_ok(env: &TestEnv, cp: &ControlPlane, cluster: &str) -> Output {
     let out = bg(env, cp, &admin(cp, &["adopt", cluster]));
     assert!(
@@ -134,10 +148,53 @@ fn adopt_writes_a_kubeconfig_that_kubectl_uses_as_cluster_admin_and_readopt_keep
         assert_eq!(text(&label.stdout), "kube-dc", "{object}: {}", show(&label));
     }
 
+    // kube-dc's own calls with the break-glass token (the verification) are told from a
+    // person's in the audit log by their User-Agent.
+    let agents = break_glass_user_agents(cp);
+    assert!(
+        !agents.is_empty(),
+        "no break-glass request in the audit log"
+    );
+    let ours = format!("kube-dc/{} (", env!("CARGO_PKG_VERSION"));
+    assert!(agents.iter().any(|a| a.starts_with(&ours)), "{agents:?}");
+    assert!(
+        agents.iter().any(|a| a.starts_with("kubectl/")),
+        "{agents:?}"
+    );
+
     let uid = secret_uid(cp);
     let token = cluster_token(cp);
-    adopt_ok(&env, cp, "beta");
+    let file = std::fs::read(env.break_glass_file("beta")).unwrap();
+    let head = env.git(&["rev-parse", "HEAD"]);
+    // Nothing changed: the file is left as it is and nothing is committed.
+    let out = adopt_ok(&env, cp, "beta");
+    assert!(
+        text(&out.stdout).contains("adopt beta: already up to date"),
+        "{}",
+        show(&out)
+    );
     assert_eq!(secret_uid(cp), uid, "re-adopt replaced the Secret");
+    assert_eq!(std::fs::read(env.break_glass_file("beta")).unwrap(), file);
+    assert_eq!(env.git(&["rev-parse", "HEAD"]), head, "re-adopt committed");
+    // Another server is a change: written and committed, with the same token.
+    let other = cp.server_url().replace("127.0.0.1", "localhost");
+    let kubeconfig = cp.admin_kubeconfig().to_str().unwrap();
+    let args = [
+        "adopt",
+        "beta",
+        "--kubeconfig",
+        kubeconfig,
+        "--server",
+        &other,
+    ];
+    let out = bg(&env, cp, &args);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        text(&out.stdout).contains("adopt beta: wrote"),
+        "{}",
+        show(&out)
+    );
+    assert_ne!(env.git(&["rev-parse", "HEAD"]), head, "not committed");
     let again = env.decrypt_to_file("beta", "beta-again.kubeconfig");
     let again = std::fs::read_to_string(again).unwrap();
     assert!(

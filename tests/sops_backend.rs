@@ -149,19 +149,100 @@ fn no_plaintext_file_in_the_fleet_during_or_after_encryption() {
     );
 }
 
+const CLIENT_KEY: &str = support::canary::OTHER;
+
+/// A kubeconfig with every credential field the Go tool's regex names.
+fn kubeconfig_with_client_cert() -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://kube-api.example.test:6443\nusers:\n- name: u\n  user:\n    token: {TOKEN}\n    client-key-data: {CLIENT_KEY}\n    client-certificate-data: {CLIENT_KEY}\n    password: {TOKEN}\ncontexts:\n- name: c\n  context: {{cluster: c, user: u}}\ncurrent-context: c\n"
+    )
+}
+
 #[test]
-fn rule_with_data_only_encrypted_regex_fails_closed() {
+fn rule_with_data_only_encrypted_regex_gets_the_credential_fields_encrypted() {
+    // The rule of fleets set up by the Go tool: only data/stringData get encrypted.
+    let env = TestEnv::new().with_kube_dc_convention_rule();
+    let rel = "clusters/alpha/break-glass-kubeconfig.enc.yaml";
+    let plain = kubeconfig_with_client_cert();
+    let sealed = with_sops_env(&env, Some(&env.age_key), async |sops, _| {
+        sops.encrypt(rel, plain.as_bytes()).await.unwrap()
+    });
+    let text = String::from_utf8(sealed.clone()).unwrap();
+    for secret in [TOKEN, CLIENT_KEY] {
+        assert!(!text.contains(secret), "{secret} in clear:\n{text}");
+    }
+    for field in [
+        "token",
+        "client-key-data",
+        "client-certificate-data",
+        "password",
+    ] {
+        assert!(text.contains(&format!("{field}: ENC[")), "{field}:\n{text}");
+    }
+    // Server and CA stay readable, as in the Go tool's files.
+    assert!(
+        text.contains("server: https://kube-api.example.test:6443"),
+        "{text}"
+    );
+    assert!(text.contains("encrypted_regex: ^(token|"), "{text}");
+    // The real sops decrypts it to the kubeconfig, with the rule's recipient.
+    std::fs::write(env.fleet.join(rel), &sealed).unwrap();
+    let decrypted = env.sops_ok(&["decrypt", rel]);
+    let decrypted: serde_json::Value = serde_saphyr::from_slice(&decrypted).unwrap();
+    let expected: serde_json::Value = serde_saphyr::from_str(&plain).unwrap();
+    assert_eq!(decrypted, expected);
+    // A Secret manifest is still encrypted by plain sops per its own rule: data only.
+    let secret =
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ndata:\n  key: c2VjcmV0LXZhbHVl\n";
+    let secret_rel = "clusters/x/secrets.enc.yaml";
+    let path = env.fleet.join(secret_rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, secret).unwrap();
+    env.sops_ok(&["encrypt", "--in-place", secret_rel]);
+    let manifest = std::fs::read_to_string(&path).unwrap();
+    assert!(manifest.contains("key: ENC["), "{manifest}");
+    assert!(manifest.contains("name: s"), "{manifest}");
+    assert!(
+        manifest.contains("encrypted_regex: ^(data|stringData)$"),
+        "{manifest}"
+    );
+}
+
+#[test]
+fn seal_on_a_data_only_rule_writes_a_file_status_and_check_accept() {
+    let env = TestEnv::new().with_kube_dc_convention_rule().with_git();
+    with_sops_env(&env, Some(&env.age_key), async |sops, fleet| {
+        sealed_file::seal(&sops, &fleet.cluster("beta").unwrap(), &credential())
+            .await
+            .unwrap();
+    });
+    let text = std::fs::read_to_string(env.break_glass_file("beta")).unwrap();
+    assert!(
+        !text.contains(TOKEN) && text.contains("token: ENC["),
+        "{text}"
+    );
+    let status = env
+        .kube_dc()
+        .args(["bootstrap", "break-glass", "status", "beta"])
+        .assert()
+        .success();
+    let said = String::from_utf8_lossy(&status.get_output().stdout);
+    assert!(said.contains("match .sops.yaml"), "{said}");
+    env.git(&["add", "-A"]);
+    env.kube_dc()
+        .args(["bootstrap", "break-glass", "check", "--staged"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn rule_that_keeps_the_token_in_clear_fails_closed() {
     let env = TestEnv::new();
-    // The rule the Go tool leaked tokens with: only data/stringData get encrypted.
-    let config = std::fs::read_to_string(env.fleet.join(".sops.yaml")).unwrap();
-    let recipient = config
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("age: "))
-        .unwrap()
-        .to_string();
+    // sops refuses an --encrypted-regex next to the rule's unencrypted_regex.
+    let recipient = env.recipient();
     std::fs::write(
         env.fleet.join(".sops.yaml"),
-        format!("creation_rules:\n  - path_regex: ^clusters/\n    encrypted_regex: ^(data|stringData)$\n    age: {recipient}\n"),
+        format!("creation_rules:\n  - path_regex: ^clusters/\n    unencrypted_regex: ^token$\n    age: {recipient}\n"),
     )
     .unwrap();
     let old = std::fs::read(env.break_glass_file("alpha")).unwrap();
@@ -179,6 +260,7 @@ fn rule_with_data_only_encrypted_regex_fails_closed() {
         msg.contains("users[0].user.token") && msg.contains("nothing was written"),
         "{msg}"
     );
+    assert!(msg.contains("cannot use more than one"), "{msg}");
     assert!(!msg.contains(TOKEN), "the error shows the token: {msg}");
     assert_eq!(
         std::fs::read(env.break_glass_file("alpha")).unwrap(),

@@ -2,8 +2,12 @@
 # Build (once) and cache the binaries of a real Kubernetes control plane for tests:
 # kube-apiserver, kube-controller-manager, kubectl and etcd, from the Go module proxy.
 #
-# Usage: scripts/control-plane/build.sh
+# Usage: scripts/control-plane/build.sh [vMAJOR.MINOR.PATCH]
 #   bin=$(scripts/control-plane/build.sh | tail -1)
+#   bin=$(KUBE_DC_K8S_VERSION=v1.28.15 scripts/control-plane/build.sh | tail -1)
+#
+# The Kubernetes version is the argument, else $KUBE_DC_K8S_VERSION, else v1.37.2 (the
+# version k8s-openapi's v1_37 feature describes). Each version is cached on its own.
 #
 # The last line of stdout is the bin directory; progress goes to stderr.
 # Cached under ${KUBE_DC_K8S_CACHE:-$HOME/.cache/kube-dc/k8s}/<version>/bin; a second
@@ -15,18 +19,22 @@
 # those staging modules with its published v0.<minor>.<patch> release; the list is
 # generated from the replace block of kubernetes' own go.mod, not written by hand.
 # etcd is built the same way from go.etcd.io/etcd/server/v3 at the version that
-# kubernetes itself tests with (hack/lib/etcd.sh, build/dependencies.yaml).
+# kubernetes itself tests with: read from that release's hack/lib/etcd.sh
+# ($KUBE_DC_ETCD_VERSION overrides it).
 set -euo pipefail
 # The whole script is one brace group, so bash reads it completely before running it:
 # editing or updating this file (git pull) while it runs cannot change a running instance.
 {
 
-# Pinned versions. KUBE_VERSION matches k8s-openapi's v1_37 feature.
-KUBE_VERSION="v1.37.2"
-ETCD_VERSION="v3.7.0"
-
 log() { printf 'build.sh: %s\n' "$*" >&2; }
 die() { printf 'build.sh: error: %s\n' "$*" >&2; exit 1; }
+
+# The default matches k8s-openapi's v1_37 feature.
+KUBE_VERSION="${1:-${KUBE_DC_K8S_VERSION:-v1.37.2}}"
+version_source="the argument"
+[[ -n "${1:-}" ]] || version_source="\$KUBE_DC_K8S_VERSION"
+[[ "$KUBE_VERSION" =~ ^v1\.[0-9]+\.[0-9]+$ ]] \
+  || die "Kubernetes version '$KUBE_VERSION' (from $version_source) is not of the form v1.MINOR.PATCH, e.g. v1.37.2"
 
 cache_root="${KUBE_DC_K8S_CACHE:-${HOME:?HOME is not set}/.cache/kube-dc/k8s}"
 ver_dir="$cache_root/$KUBE_VERSION"
@@ -90,6 +98,18 @@ k8s_json=$(go mod download -json "k8s.io/kubernetes@$KUBE_VERSION") \
   || die "go mod download k8s.io/kubernetes@$KUBE_VERSION failed (is the Go module proxy reachable?)"
 k8s_gomod=$(printf '%s' "$k8s_json" | json_field GoMod)
 [[ -f "$k8s_gomod" ]] || die "go.mod of k8s.io/kubernetes not found at $k8s_gomod"
+k8s_dir=$(printf '%s' "$k8s_json" | json_field Dir)
+
+# etcd: the version this Kubernetes release tests with (`ETCD_VERSION=${ETCD_VERSION:-3.5.9}`).
+if [[ -n "${KUBE_DC_ETCD_VERSION:-}" ]]; then
+  ETCD_VERSION="$KUBE_DC_ETCD_VERSION"
+else
+  etcd_sh="$k8s_dir/hack/lib/etcd.sh"
+  ETCD_VERSION=$(sed -n 's/^ETCD_VERSION=\${ETCD_VERSION:-\([0-9][0-9.]*\)}.*/v\1/p' "$etcd_sh" 2>/dev/null | head -1)
+  [[ -n "$ETCD_VERSION" ]] || die "no ETCD_VERSION default found in $etcd_sh (set KUBE_DC_ETCD_VERSION=v3.x.y)"
+fi
+[[ "$ETCD_VERSION" =~ ^v3\.[0-9]+\.[0-9]+$ ]] || die "etcd version '$ETCD_VERSION' is not of the form v3.MINOR.PATCH"
+log "etcd $ETCD_VERSION (the version kubernetes $KUBE_VERSION tests with)"
 
 staging_version="v0.${KUBE_VERSION#v1.}"   # v1.37.2 -> v0.37.2
 # Every `k8s.io/x => ./staging/src/k8s.io/x` line of kubernetes' go.mod becomes

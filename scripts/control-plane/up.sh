@@ -17,6 +17,7 @@
 #   DIR/env                 shell-sourceable: KUBE_APISERVER_URL, kubeconfig paths, PIDs, ...
 #   DIR/pids                "name pid" per line (each process leads its own session)
 #   DIR/logs/{etcd,kube-apiserver,kube-controller-manager,watchdog}.log
+#   DIR/logs/audit.log      the apiserver's audit log (Metadata level: user, verb, userAgent)
 #   DIR/pki/                ca.crt/key, apiserver, admin, controller-manager, nobody, sa.key/pub
 # Stop with scripts/control-plane/down.sh DIR.
 set -euo pipefail
@@ -60,6 +61,7 @@ case "$dir" in
   *"'"*|*[[:space:]]*) log "error: DIR must not contain quotes or whitespace: $dir"; exit 1 ;;
 esac
 mkdir -p "$dir/logs" "$dir/pki" "$dir/home"
+printf 'apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: Metadata\n' >"$dir/audit-policy.yaml"
 : >"$dir/pids"
 
 # ---- binaries ----------------------------------------------------------------------
@@ -327,6 +329,8 @@ while :; do
     --service-account-signing-key-file="$pki/sa.key" \
     --service-cluster-ip-range=10.0.0.0/24 \
     --enable-admission-plugins=NodeRestriction \
+    --audit-policy-file="$dir/audit-policy.yaml" \
+    --audit-log-path="$dir/logs/audit.log" \
     --profiling=false)
   kubeconfig "$dir/admin.kubeconfig" kube-dc-admin admin
   kubeconfig "$dir/nobody.kubeconfig" nobody nobody

@@ -20,13 +20,7 @@ Exit codes: 0 success, 1 the operation failed, 2 usage or fleet configuration er
 The fleet repo is found from --repo, else $KUBE_DC_FLEET, else the nearest parent of the
 current directory holding .sops.yaml and clusters/, else ~/.kube-dc/fleet.";
 
-/// `kube-dc --version`: the release and the Git commit it was built from (see build.rs).
-pub(crate) const VERSION: &str = concat!(
-    env!("CARGO_PKG_VERSION"),
-    " (",
-    env!("KUBE_DC_BUILD_COMMIT"),
-    ")"
-);
+use crate::version::VERSION;
 
 #[derive(Debug, Parser)]
 #[command(name = "kube-dc", version = VERSION, about = "Kubernetes fleet tooling: break-glass kubeconfigs kept SOPS-encrypted in the fleet repo", after_help = AFTER_HELP)]

@@ -131,6 +131,7 @@ fn client_for(mut config: Config) -> Result<Client> {
     config.write_timeout = Some(CALL_TIMEOUT);
     config.reset_reader_on_write = true;
     config.default_retry = false;
+    config.headers.push(super::user_agent::header());
     let server = config.cluster_url.to_string();
     Client::try_from(config).map_err(|e| {
         Error::failed(format!(

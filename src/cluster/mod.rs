@@ -3,12 +3,15 @@
 //! can do. Every call is bounded in time so an unreachable apiserver fails, never hangs.
 
 mod api;
+mod carried;
 mod checks;
 mod identity;
 mod objects;
 mod record;
+mod user_agent;
 
 pub use api::{AdminAccess, Connection, connect_with};
+pub use carried::Carried;
 pub use checks::{
     LAST_USED_LABEL, LiveObjects, ReadFailure, forget_last_use, is_cluster_admin, read_objects,
     whoami, whoami_unless_rejected,

@@ -12,11 +12,12 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use secrecy::SecretString;
 
 use super::api::{CALL_TIMEOUT, api_error, call};
+use super::carried::{Carried, MANAGED_BY_KEY};
 use super::identity::Identity;
 use crate::error::{Error, Result};
 
 pub(super) const FIELD_MANAGER: &str = "kube-dc";
-const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "kube-dc");
+const MANAGED_BY: (&str, &str) = (MANAGED_BY_KEY, "kube-dc");
 const SA_NAME_ANNOTATION: &str = "kubernetes.io/service-account.name";
 const SA_UID_ANNOTATION: &str = "kubernetes.io/service-account.uid";
 const TOKEN_SECRET_TYPE: &str = "kubernetes.io/service-account-token";
@@ -96,9 +97,15 @@ impl Manifest {
     }
 }
 
-/// Server-side apply of the three objects, ServiceAccount first.
-pub async fn apply(client: &Client, id: &Identity) -> Result<()> {
-    let manifest = Manifest::new(id);
+/// Server-side apply of the three objects, ServiceAccount first, with the labels and
+/// annotations `carried` keeps from before.
+pub async fn apply(client: &Client, id: &Identity, carried: &Carried) -> Result<()> {
+    let mut manifest = Manifest::new(id);
+    carried.onto(
+        &mut manifest.service_account.metadata,
+        &mut manifest.binding.metadata,
+        &mut manifest.secret.metadata,
+    );
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let sa: Api<ServiceAccount> = Api::namespaced(client.clone(), &id.namespace);
     let account = call(

@@ -4,7 +4,7 @@
 use super::access::{AccessArgs, report_written};
 use super::progress::StderrProgress;
 use super::write_out;
-use crate::breakglass::mint::{Commits, admin, plan, record};
+use crate::breakglass::mint::{Commits, Outcome, Target, admin, plan, record};
 use crate::error::Result;
 use crate::fleet::Fleet;
 use crate::git::Action;
@@ -35,6 +35,9 @@ pub async fn run(fleet: &Fleet, args: &AdoptArgs, ui: &mut Ui) -> Result<()> {
     let sops = Sops::locate(fleet.root()).await?;
     let progress = StderrProgress::new(ui.err_style);
     let outcome = admin::adopt(&sops, &target, &progress).await?;
+    if !outcome.written {
+        return report_up_to_date(&target, &outcome, ui);
+    }
     report_written(Action::Adopt, &target, &outcome, ui)?;
     let commits = Commits::default();
     record(
@@ -44,4 +47,15 @@ pub async fn run(fleet: &Fleet, args: &AdoptArgs, ui: &mut Ui) -> Result<()> {
         commits,
         ui,
     )
+}
+
+fn report_up_to_date(target: &Target, outcome: &Outcome, ui: &mut Ui) -> Result<()> {
+    let text = format!(
+        "adopt {}: already up to date: {} holds the current token of Secret uid {} and server {}; nothing written or committed\n",
+        target.cluster.name(),
+        target.cluster.break_glass_rel(),
+        outcome.secret_uid,
+        outcome.server
+    );
+    write_out(ui, &text)
 }

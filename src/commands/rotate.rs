@@ -96,7 +96,8 @@ pub async fn run(fleet: &Fleet, args: &RotateArgs, ui: &mut Ui) -> Result<u8> {
         true => Interrupts::default(),
         false => Interrupts::catch()?,
     };
-    if let [cluster] = clusters.as_slice() {
+    // One cluster reads as adopt does, unless a script asked for the JSON summary.
+    if let ([cluster], OutputFormat::Table) = (clusters.as_slice(), args.output) {
         let target = rotation_target(
             cluster.clone(),
             args,
@@ -176,11 +177,14 @@ async fn rotate_many(
     interrupts: &Interrupts,
     ui: &mut Ui,
 ) -> Result<u8> {
+    // One cluster (`--output json`) may use the current context and `--server`, as alone.
+    let single = clusters.len() == 1;
+    let server = args.server.clone().filter(|_| single);
     let (targets, unusable): (Vec<_>, Vec<_>) = clusters
         .into_iter()
         .map(|c| {
             let name = c.name().clone();
-            rotation_target(c, args, None, false, interrupts).map_err(|e| (name, e))
+            rotation_target(c, args, server.clone(), single, interrupts).map_err(|e| (name, e))
         })
         .partition(|t| t.is_ok());
     let targets: Vec<Target> = targets.into_iter().filter_map(|t| t.ok()).collect();

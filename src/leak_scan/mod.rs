@@ -91,9 +91,9 @@ pub enum PathClass {
     Other,
 }
 
-/// `is_cluster_dir("clusters/alpha")` tells whether that directory holds a cluster
-/// (its `cluster-config.env`), in whichever tree is being checked.
-pub fn classify(rel: &str, is_cluster_dir: impl Fn(&str) -> bool) -> PathClass {
+/// A break-glass file makes its directory a cluster (see `fleet::discovery`), so it is
+/// misplaced only outside `clusters/` or below a directory that cannot be a cluster name.
+pub fn classify(rel: &str) -> PathClass {
     let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
     let path = quote(rel);
     let flag = |rule, message: String, fix: String| {
@@ -123,11 +123,11 @@ pub fn classify(rel: &str, is_cluster_dir: impl Fn(&str) -> bool) -> PathClass {
     }
     if name == BREAK_GLASS_FILE {
         return match cluster_of(dir) {
-            Some(cluster) if is_cluster_dir(dir) => PathClass::BreakGlass(cluster),
-            _ => flag(
+            Some(cluster) => PathClass::BreakGlass(cluster),
+            None => flag(
                 RuleId::MisplacedBreakGlass,
                 format!(
-                    "break-glass file outside a cluster directory ({dir:?} has no cluster-config.env)"
+                    "break-glass file outside a cluster directory ({dir:?} is not clusters/<cluster name>)"
                 ),
                 format!("git mv -- {path} {CLUSTERS_DIR}/<cluster>/{BREAK_GLASS_FILE}"),
             ),

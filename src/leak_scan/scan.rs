@@ -29,7 +29,6 @@ pub fn selected(rel: &str, filters: &[String]) -> bool {
 pub fn scan<R>(
     rels: &[String],
     sops_config: &SopsConfig,
-    is_cluster_dir: impl Fn(&str) -> bool + Sync,
     reader: impl Fn() -> Result<R> + Sync,
 ) -> Result<Report>
 where
@@ -43,7 +42,7 @@ where
     let parts: Vec<Result<Vec<Finding>>> = std::thread::scope(|scope| {
         let workers: Vec<_> = rels
             .chunks(chunk)
-            .map(|part| scope.spawn(|| scan_part(part, &scanner, &is_cluster_dir, reader()?)))
+            .map(|part| scope.spawn(|| scan_part(part, &scanner, reader()?)))
             .collect();
         workers
             .into_iter()
@@ -67,12 +66,11 @@ where
 fn scan_part(
     rels: &[String],
     scanner: &Scanner,
-    is_cluster_dir: &(impl Fn(&str) -> bool + Sync),
     mut read: impl FnMut(&str) -> Result<Vec<u8>>,
 ) -> Result<Vec<Finding>> {
     let mut findings = Vec::new();
     for rel in rels {
-        match classify(rel, is_cluster_dir) {
+        match classify(rel) {
             PathClass::Flagged(finding) => findings.push(finding),
             PathClass::BreakGlass(cluster) => {
                 findings.extend(scanner.break_glass(rel, &cluster, &read(rel)?))

@@ -14,8 +14,6 @@ use crate::git::TreePaths;
 use crate::redact;
 use crate::sops_config::SopsConfig;
 
-const CLUSTER_CONFIG: &str = crate::cluster_config::FILE_NAME;
-
 /// The index git is committing: `FROM_ENV` honours `GIT_DIR` and `GIT_INDEX_FILE`, which
 /// `git commit -a` and `git commit <paths>` point at a temporary index.
 pub fn check(fleet: &Fleet, filters: &[String]) -> Result<Report> {
@@ -40,10 +38,7 @@ pub fn check(fleet: &Fleet, filters: &[String]) -> Result<Report> {
         .map_err(|e| Error::usage(format!("cannot read the Git index: {}", e.message())))?;
     let sops_config = staged_sops_config(&repo, &index, fleet)?;
     let staged = staged_blobs(&repo, &index, &changes)?;
-    let cluster_dirs = cluster_dirs_in(&index);
-    scan_staged(fleet, &staged, filters, &sops_config, &|dir| {
-        cluster_dirs.contains(dir)
-    })
+    scan_staged(fleet, &staged, filters, &sops_config)
 }
 
 /// Scans the selected `(path, blob)` pairs, reading blobs with one repository per thread.
@@ -52,7 +47,6 @@ fn scan_staged(
     staged: &[(String, Oid)],
     filters: &[String],
     sops_config: &SopsConfig,
-    is_cluster_dir: &(impl Fn(&str) -> bool + Sync),
 ) -> Result<Report> {
     let rels: Vec<String> = staged
         .iter()
@@ -63,7 +57,7 @@ fn scan_staged(
         .iter()
         .map(|(rel, oid)| (rel.as_str(), *oid))
         .collect();
-    scan(&rels, sops_config, is_cluster_dir, || {
+    scan(&rels, sops_config, || {
         let (repo, oids) = (open_staged(fleet)?, &oids);
         Ok(move |rel: &str| read_blob(&repo, oids[rel], rel))
     })
@@ -83,22 +77,7 @@ fn check_staged_changes(
         None => SopsConfig::load(&fleet.sops_config_path())?,
     };
     let staged = staged_oids(changes);
-    // Only a break-glass file's directory is ever asked about (see leak_scan::classify).
-    let cluster_dirs: HashSet<String> = staged
-        .iter()
-        .filter_map(|(rel, _)| rel.strip_suffix(BREAK_GLASS_FILE)?.strip_suffix('/'))
-        .filter(|dir| {
-            let config = format!("{dir}/{CLUSTER_CONFIG}");
-            match changes.get(&config) {
-                Some(staged) => staged.is_some(),
-                None => in_head.entry_id(&config).is_some(),
-            }
-        })
-        .map(String::from)
-        .collect();
-    scan_staged(fleet, &staged, filters, &sops_config, &|dir| {
-        cluster_dirs.contains(dir)
-    })
+    scan_staged(fleet, &staged, filters, &sops_config)
 }
 
 fn open_staged(fleet: &Fleet) -> Result<Repository> {
@@ -107,18 +86,6 @@ fn open_staged(fleet: &Fleet) -> Result<Repository> {
     git2::opts::strict_hash_verification(false);
     Repository::open_ext(fleet.root(), RepositoryOpenFlags::FROM_ENV, [""; 0])
         .map_err(|e| Error::usage(format!("--staged needs a Git repository: {}", e.message())))
-}
-
-/// Directories holding a staged `cluster-config.env`.
-fn cluster_dirs_in(index: &Index) -> std::collections::HashSet<String> {
-    let suffix = format!("/{CLUSTER_CONFIG}");
-    index
-        .iter()
-        .filter_map(|e| {
-            let path = String::from_utf8(e.path).ok()?;
-            path.strip_suffix(&suffix).map(String::from)
-        })
-        .collect()
 }
 
 fn ensure_same_repo(repo: &Repository, fleet: &Fleet) -> Result<()> {

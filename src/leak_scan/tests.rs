@@ -112,16 +112,21 @@ fn wrong_recipients_fail_rule_2_with_updatekeys_fix() {
 
 #[test]
 fn path_rules() {
-    let yes = |_: &str| true;
-    let rule = |rel: &str, is_dir: &dyn Fn(&str) -> bool| match classify(rel, is_dir) {
+    let rule = |rel: &str| match classify(rel) {
         PathClass::Flagged(f) => Some(f.rule),
         _ => None,
     };
-    assert_eq!(classify(BG, yes), PathClass::BreakGlass(cluster()));
+    assert_eq!(classify(BG), PathClass::BreakGlass(cluster()));
     assert!(matches!(
-        classify("clusters/eu/dc1/break-glass-kubeconfig.enc.yaml", yes),
+        classify("clusters/eu/dc1/break-glass-kubeconfig.enc.yaml"),
         PathClass::BreakGlass(_)
     ));
+    // The Go tool's names and layouts: a directory with only the break-glass file.
+    for go in ["Prod", "my_cluster", "region/dc/c1"] {
+        let rel = format!("clusters/{go}/break-glass-kubeconfig.enc.yaml");
+        let name = ClusterName::parse(go).unwrap();
+        assert_eq!(classify(&rel), PathClass::BreakGlass(name), "{rel}");
+    }
     for (rel, expected) in [
         (
             "clusters/alpha/.break-glass-kubeconfig.enc.yaml.Ab12Cd.tmp",
@@ -145,13 +150,24 @@ fn path_rules() {
             RuleId::MisplacedBreakGlass,
         ),
         (
-            "clusters/a/b/c/break-glass-kubeconfig.enc.yaml",
+            "clusters/a/b/c/d/e/break-glass-kubeconfig.enc.yaml",
+            RuleId::MisplacedBreakGlass,
+        ),
+        (
+            "clusters/my cluster/break-glass-kubeconfig.enc.yaml",
+            RuleId::MisplacedBreakGlass,
+        ),
+        (
+            "clusters/break-glass-kubeconfig.enc.yaml",
+            RuleId::MisplacedBreakGlass,
+        ),
+        (
+            "other/alpha/break-glass-kubeconfig.enc.yaml",
             RuleId::MisplacedBreakGlass,
         ),
     ] {
-        assert_eq!(rule(rel, &yes), Some(expected), "{rel}");
+        assert_eq!(rule(rel), Some(expected), "{rel}");
     }
-    assert_eq!(rule(BG, &|_| false), Some(RuleId::MisplacedBreakGlass));
     for unrelated in [
         "clusters/alpha/break-glass-rbac.yaml",
         "clusters/alpha/secrets.enc.yaml",
@@ -159,7 +175,7 @@ fn path_rules() {
         "kubeconfig-template.enc.yaml",
         "src/.main.rs.tmp",
     ] {
-        assert_eq!(classify(unrelated, yes), PathClass::Other, "{unrelated}");
+        assert_eq!(classify(unrelated), PathClass::Other, "{unrelated}");
     }
 }
 

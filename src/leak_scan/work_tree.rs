@@ -13,8 +13,6 @@ use crate::fleet::Fleet;
 use crate::safe_fs::{Dir, SCANNED};
 use crate::sops_config::SopsConfig;
 
-const CLUSTER_CONFIG: &str = crate::cluster_config::FILE_NAME;
-
 /// Checks the files under the `filters` (fleet-relative; all when empty).
 pub fn check(fleet: &Fleet, filters: &[String]) -> Result<Report> {
     let root = fleet.root();
@@ -34,21 +32,16 @@ pub fn check(fleet: &Fleet, filters: &[String]) -> Result<Report> {
     }
     let mut rels: Vec<String> = files.keys().cloned().collect();
     rels.sort();
-    scan(
-        &rels,
-        &sops_config,
-        |dir| root.join(dir).join(CLUSTER_CONFIG).is_file(),
-        || {
-            let (root, files) = (Dir::open(root).map_err(|e| e.failed())?, &files);
-            Ok(move |rel: &str| {
-                // The real name: `rel` shows odd bytes escaped.
-                let path = files
-                    .get(rel)
-                    .map_or_else(|| PathBuf::from(rel), Clone::clone);
-                root.read(&path, SCANNED).map_err(|e| e.failed())
-            })
-        },
-    )
+    scan(&rels, &sops_config, || {
+        let (root, files) = (Dir::open(root).map_err(|e| e.failed())?, &files);
+        Ok(move |rel: &str| {
+            // The real name: `rel` shows odd bytes escaped.
+            let path = files
+                .get(rel)
+                .map_or_else(|| PathBuf::from(rel), Clone::clone);
+            root.read(&path, SCANNED).map_err(|e| e.failed())
+        })
+    })
 }
 
 /// Files under `rel` (a file or directory), skipping `.git` and Git-ignored paths, keyed

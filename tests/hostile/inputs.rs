@@ -351,6 +351,31 @@ fn fleet_discovery_is_explicit() {
             .args(bg(&["status", "alpha", "--no-decrypt"]))
             .exit(0)
             .says("clusters/alpha/break-glass-kubeconfig.enc.yaml"),
+        // A shell leaves `--repo=~/...` unexpanded; the Go tool expands it, so do we.
+        Case::new("--repo=~/... from another directory")
+            .setup(|s: &mut Scene| s.cwd("home"))
+            .args(
+                ["--repo=~/../fleet"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .chain(bg(&["status", "alpha", "--no-decrypt"])),
+            )
+            .exit(0)
+            .says("clusters/alpha/break-glass-kubeconfig.enc.yaml"),
+        Case::new("KUBE_DC_FLEET=~/...")
+            .setup(|s: &mut Scene| {
+                s.var("KUBE_DC_FLEET", "~/../fleet");
+                s.cwd("");
+            })
+            .args(bg(&["status", "alpha", "--no-decrypt"]))
+            .exit(0)
+            .says("clusters/alpha/break-glass-kubeconfig.enc.yaml"),
+        refused(
+            "KUBE_DC_FLEET=~user/... is not expanded",
+            &["status", "--all"],
+        )
+        .setup(|s: &mut Scene| s.var("KUBE_DC_FLEET", "~nobody/fleet"))
+        .says("~nobody/fleet"),
         refused("empty KUBE_DC_SOPS", &["status", "alpha"])
             .setup(|s: &mut Scene| s.var("KUBE_DC_SOPS", ""))
             .says("KUBE_DC_SOPS is set but empty"),

@@ -52,3 +52,58 @@ fn names_that_escape_or_are_malformed_are_refused() {
             .says("../../escape"),
     ]);
 }
+
+/// Copies alpha's break-glass file (and nothing else) into each of `names`: a cluster as
+/// the Go tool's `adopt` leaves it, without cluster-config.env.
+fn go_layout(names: &'static [&'static str]) -> impl Fn(&mut Scene) {
+    move |s: &mut Scene| {
+        let file =
+            std::fs::read(s.path("fleet/clusters/alpha/break-glass-kubeconfig.enc.yaml")).unwrap();
+        for name in names {
+            s.write(
+                &format!("fleet/clusters/{name}/break-glass-kubeconfig.enc.yaml"),
+                &file,
+            );
+        }
+    }
+}
+
+const GO_NAMES: &[&str] = &["Prod", "my_cluster", "region/dc/c1"];
+const STATUS_ALL: [&str; 5] = [
+    "bootstrap",
+    "break-glass",
+    "status",
+    "--all",
+    "--no-decrypt",
+];
+
+#[test]
+fn names_and_layouts_of_go_tool_fleets_are_accepted() {
+    let mut cases = vec![
+        Case::new("status --all lists every cluster, also those without cluster-config.env")
+            .setup(go_layout(GO_NAMES))
+            .args(STATUS_ALL)
+            .exit(0)
+            .says("Prod")
+            .says("my_cluster")
+            .says("region/dc/c1")
+            .says("eu/dc1"),
+        Case::new("a directory holding a cluster's file under an unusable name stops --all")
+            .setup(go_layout(&["my cluster"]))
+            .args(STATUS_ALL)
+            .exit(2)
+            .says("clusters/my cluster holds a cluster's files"),
+        status_of("a/b/c/d/e").exit(2).says("more than 4 levels"),
+        status_of("my cluster").exit(2).says("' ' is not allowed"),
+        status_of("eu/-x").exit(2).says("starts with `-`"),
+    ];
+    for name in GO_NAMES {
+        cases.push(
+            status_of(name)
+                .setup(go_layout(GO_NAMES))
+                .exit(0)
+                .says(format!("clusters/{name}/break-glass-kubeconfig.enc.yaml")),
+        );
+    }
+    run_table(cases);
+}

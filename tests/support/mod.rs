@@ -53,6 +53,21 @@ pub fn tool(name: &str) -> PathBuf {
         })
 }
 
+/// Runs `cmd` with `input` on its stdin; it must succeed. Its output.
+pub fn run_with_stdin(mut cmd: Command, input: &[u8]) -> std::process::Output {
+    use std::io::Write as _;
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{cmd:?}: {}", show(&out));
+    out
+}
+
 /// The kube-dc binary as tests run it: a generated wrapper that `exec`s the real binary
 /// (same pid, same arguments) while copying its stdout and stderr to the suite's transcript
 /// directory, so that `scripts/test.sh` can check everything kube-dc printed in the whole
@@ -260,6 +275,45 @@ impl TestEnv {
             String::from_utf8_lossy(&out.stderr)
         );
         path
+    }
+
+    /// Replaces `.sops.yaml` with the one of fleets set up by the Go kube-dc tool: one
+    /// rule for every `*.enc.yaml`, encrypting only `data`/`stringData` (it is tuned for
+    /// Secret manifests), to the fixture's recipient.
+    pub fn with_kube_dc_convention_rule(self) -> TestEnv {
+        let rule = format!(
+            "creation_rules:\n  - path_regex: \\.enc\\.yaml$\n    encrypted_regex: ^(data|stringData)$\n    age: {}\n",
+            self.recipient()
+        );
+        std::fs::write(self.fleet.join(".sops.yaml"), rule).unwrap();
+        self
+    }
+
+    /// A fleet as the Go kube-dc tool's users have it (tests/fixtures/go-fleet, written by
+    /// that tool: scripts/regenerate-go-fixture.sh) instead of fleet-fixture's clusters.
+    pub fn go_fleet() -> TestEnv {
+        let env = TestEnv::new();
+        std::fs::remove_dir_all(env.fleet.join("clusters")).unwrap();
+        copy_dir(&repo_root().join("tests/fixtures/go-fleet"), &env.fleet);
+        env
+    }
+
+    /// The fixture's age recipient, as `.sops.yaml` names it.
+    pub fn recipient(&self) -> String {
+        let config = std::fs::read_to_string(self.fleet.join(".sops.yaml")).unwrap();
+        config
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("age: "))
+            .unwrap()
+            .to_string()
+    }
+
+    /// Runs the real sops in the fleet with `args`; it must succeed. Its stdout.
+    pub fn sops_ok(&self, args: &[&str]) -> Vec<u8> {
+        let out = self.sops_cmd().args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "sops {args:?}: {stderr}");
+        out.stdout
     }
 
     pub fn break_glass_file(&self, cluster: &str) -> PathBuf {

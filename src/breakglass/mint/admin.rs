@@ -8,7 +8,7 @@ use super::target::{Outcome, Target};
 use crate::atomic;
 use crate::breakglass::sealed_file;
 use crate::breakglass::session::{SESSION_CLUSTER_ENV, SESSION_ENV};
-use crate::cluster::{self, Connection, MintedToken};
+use crate::cluster::{self, Carried, Connection, MintedToken};
 use crate::cluster_config::EXTERNAL_URL_KEY;
 use crate::error::{Error, Result};
 use crate::fleet::{BREAK_GLASS_FILE, Cluster, ClusterName};
@@ -22,10 +22,19 @@ pub async fn adopt(sops: &Sops, target: &Target, progress: &dyn Progress) -> Res
     let conn = connect(sops, target, progress).await?;
     let server = resolve_server(sops, target, &conn, progress).await?;
     progress.step(name, Step::Applying);
-    cluster::apply(&conn.client, &target.identity).await?;
+    let carried = Carried::read(&conn.client, &target.identity).await?;
+    cluster::apply(&conn.client, &target.identity, &carried).await?;
     progress.step(name, Step::WaitingForToken);
     let minted =
         cluster::wait_for_token(&conn.client, &target.identity, None, target.token_timeout).await?;
+    let url = server.to_string();
+    if super::up_to_date::holds(sops, &target.cluster, &url, &minted).await {
+        return Ok(Outcome {
+            server: url,
+            secret_uid: minted.uid,
+            written: false,
+        });
+    }
     steps::finish(sops, target, server, minted, progress).await
 }
 

@@ -5,7 +5,8 @@
 //!   [`strategy`] picks one of the two;
 //! - [`steps`]: what both share (preflight, revoke and re-mint, verify, seal);
 //! - [`target`]: one cluster and how it is reached; [`progress`]: what a run reports;
-//! - [`plan`]: `--dry-run` of either strategy; [`record`]: committing the written files.
+//! - [`plan`]: `--dry-run` of either strategy; [`record`]: committing the written files;
+//! - `up_to_date`: whether adopt's file already holds the cluster's credential.
 //!
 //! The files import each other without cycles (tests/module_cycles.rs checks it): the
 //! strategies use the steps, never one another; this file only re-exports.
@@ -18,6 +19,7 @@ pub mod self_rotation;
 pub mod steps;
 pub mod strategy;
 pub mod target;
+mod up_to_date;
 
 pub use progress::{Progress, Stage, Step};
 pub use record::{Commits, record};

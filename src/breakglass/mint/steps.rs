@@ -7,7 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::progress::{Progress, Step};
 use super::target::{Outcome, Target};
 use crate::breakglass::sealed_file;
-use crate::cluster::{self, Identity, MintedToken};
+use crate::cluster::{self, Carried, Identity, MintedToken};
 use crate::cluster_config::EXTERNAL_URL_KEY;
 use crate::error::{Error, Result};
 use crate::fleet::ClusterName;
@@ -24,10 +24,12 @@ pub async fn remint(
     progress: &dyn Progress,
 ) -> Result<MintedToken> {
     let name = target.cluster.name();
+    // Read first: the revocation deletes the objects and their labels.
+    let carried = Carried::read(client, &target.identity).await?;
     progress.step(name, Step::Revoking);
     cluster::revoke(client, &target.identity).await?;
     progress.step(name, Step::Applying);
-    cluster::apply(client, &target.identity).await?;
+    cluster::apply(client, &target.identity, &carried).await?;
     progress.step(name, Step::WaitingForToken);
     let old_uid = old.map(|o| o.uid.as_str());
     let minted =
@@ -69,6 +71,7 @@ pub async fn finish(
     Ok(Outcome {
         server,
         secret_uid: minted.uid,
+        written: true,
     })
 }
 

@@ -52,6 +52,8 @@ impl Target {
 pub struct Outcome {
     pub server: String,
     pub secret_uid: String,
+    /// False when adopt found the file already up to date and left it untouched.
+    pub written: bool,
 }
 
 /// `--kube-context` (with `{cluster}` filled in), else `KUBE_CONTEXT` from the cluster's
