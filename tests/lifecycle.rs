@@ -943,6 +943,8 @@ fn adopt_on_a_full_disk_keeps_the_old_file_whole() {
             (name, std::fs::read(e.path()).unwrap())
         })
         .collect();
+    // A new token, so that adopt has to write (it leaves a file holding the current one).
+    reset_cluster(cp);
     full_disk::private_mount_namespace();
     full_disk::mount_full_tmpfs(&dir, &files);
     let before = files_under(&dir);
