@@ -2,6 +2,8 @@
 //! token the service-account token controller fills in, and checks of what a credential
 //! can do. Every call is bounded in time so an unreachable apiserver fails, never hangs.
 
+pub mod lease;
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::Path;

@@ -8,9 +8,11 @@ use kube::Client;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::interrupt::Interrupts;
+use super::rotation_lock;
 use super::self_rotation::Stage;
 use crate::atomic;
 use crate::breakglass;
+use crate::cluster::lease::{Lock, WaitPolicy};
 use crate::cluster::{self, AdminAccess, Connection, Identity, MintedToken};
 use crate::cluster_config::EXTERNAL_URL_KEY;
 use crate::error::{Error, Result};
@@ -44,6 +46,8 @@ pub enum Step {
     Warning(String),
     /// A stage of `rotate --via break-glass`, announced before it runs.
     SelfRotation(Stage),
+    /// Waiting for the cluster's rotation lock, or taking over one left behind.
+    Lock(String),
 }
 
 pub trait Progress: Send + Sync {
@@ -61,6 +65,8 @@ pub struct Target {
     pub identity: Identity,
     /// Ctrl-C handling of the run this target belongs to.
     pub interrupts: Interrupts,
+    /// What to do when another run holds the cluster's rotation lock.
+    pub lock_wait: WaitPolicy,
 }
 
 /// What adopt/rotate leave behind, for the summary and the commit message.
@@ -73,13 +79,16 @@ pub struct Outcome {
 pub async fn adopt(sops: &Sops, target: &Target, progress: &dyn Progress) -> Result<Outcome> {
     let name = target.cluster.name();
     let conn = connect(sops, target, progress).await?;
-    let server = resolve_server(sops, target, &conn, progress).await?;
-    progress.step(name, Step::Applying);
-    cluster::apply(&conn.client, &target.identity).await?;
-    progress.step(name, Step::WaitingForToken);
-    let minted =
-        cluster::wait_for_token(&conn.client, &target.identity, None, target.token_timeout).await?;
-    finish(sops, target, server, minted, progress).await
+    rotation_lock::holding(&conn.client, target, "adopt", progress, async |_| {
+        let server = resolve_server(sops, target, &conn, progress).await?;
+        progress.step(name, Step::Applying);
+        cluster::apply(&conn.client, &target.identity).await?;
+        progress.step(name, Step::WaitingForToken);
+        let timeout = target.token_timeout;
+        let minted = cluster::wait_for_token(&conn.client, &target.identity, None, timeout).await?;
+        finish(sops, target, server, minted, progress).await
+    })
+    .await
 }
 
 /// Revokes the token (deletes its Secret and ServiceAccount), re-applies, waits for a
@@ -90,12 +99,27 @@ pub async fn rotate(sops: &Sops, target: &Target, progress: &dyn Progress) -> Re
     refuse_inside_own_session(name)?;
     let conn = connect(sops, target, progress).await?;
     refuse_self_revocation(&conn, target).await?;
-    let server = resolve_server(sops, target, &conn, progress).await?;
+    rotation_lock::holding(&conn.client, target, "rotate", progress, async |lock| {
+        rotate_locked(sops, target, &conn, lock, progress).await
+    })
+    .await
+}
+
+/// [`rotate`] once the cluster's rotation lock is ours.
+async fn rotate_locked(
+    sops: &Sops,
+    target: &Target,
+    conn: &Connection,
+    lock: &Lock,
+    progress: &dyn Progress,
+) -> Result<Outcome> {
+    let server = resolve_server(sops, target, conn, progress).await?;
     let old = cluster::current_token(&conn.client, &target.identity).await?;
     if let (Some(old), true) = (&old, target.verify) {
         check_server_before_revoking(target, &server, old, progress).await?;
     }
     check_writable(&target.cluster)?;
+    lock.confirm().await?;
     let after_revoke = async {
         let minted = remint(&conn.client, target, old.as_ref(), progress).await?;
         finish(sops, target, server, minted, progress).await
@@ -106,7 +130,7 @@ pub async fn rotate(sops: &Sops, target: &Target, progress: &dyn Progress) -> Re
     };
     target
         .interrupts
-        .after_revoking(name.as_str(), after_revoke, stranded)
+        .after_revoking(target.cluster.name().as_str(), after_revoke, stranded)
         .await
 }
 

@@ -11,6 +11,7 @@ use super::batch;
 use super::interrupt::{self, Interrupts};
 use super::lifecycle::{self, Outcome, Progress, Step, Target};
 use super::self_rotation::{self, Stage};
+use crate::cluster::lease::WaitPolicy;
 use crate::cluster::{AdminAccess, Identity, Manifest};
 use crate::error::{Context as _, Error, Result};
 use crate::fleet::{Cluster, ClusterName, Fleet};
@@ -43,6 +44,11 @@ pub struct AccessArgs {
     /// Print the manifest and every action; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// When another run holds the cluster's rotation lock (Lease break-glass-rotation in the
+    /// break-glass namespace), wait for it (default 10m) instead of failing at once. A lock
+    /// whose holder died expires 30s after its last renewal.
+    #[arg(long, value_name = "DURATION", num_args = 0..=1, require_equals = true, default_missing_value = "10m", value_parser = input::lock_wait)]
+    pub wait_lock: Option<Duration>,
     #[command(flatten)]
     pub git: CommitArgs,
 }
@@ -62,10 +68,12 @@ pub struct AdoptArgs {
 
 pub async fn adopt(fleet: &Fleet, args: &AdoptArgs, ui: &mut Ui) -> Result<()> {
     let cluster = fleet.cluster(&args.cluster)?;
-    let target = target(cluster, &args.access, args.server.clone(), true)?;
+    let mut target = target(cluster, &args.access, args.server.clone(), true)?;
     if args.access.dry_run {
         return dry_run(Action::Adopt, &target, ui).await;
     }
+    // A Ctrl-C or SIGTERM releases the rotation lock before the exit.
+    target.interrupts = Interrupts::catch()?;
     let recorder = args.access.git.recorder(fleet)?;
     let sops = Sops::locate(fleet.root()).await?;
     let progress = StderrProgress::new(ui.err_style);
@@ -112,6 +120,9 @@ fn target_reached_by(
         verify: !access.no_verify,
         identity,
         interrupts: Interrupts::default(),
+        lock_wait: WaitPolicy {
+            up_to: access.wait_lock,
+        },
     })
 }
 
@@ -517,6 +528,7 @@ pub fn describe(step: &Step, style: Style) -> String {
         Step::Sealing { file } => format!("encrypting to {file}"),
         Step::Warning(message) => format!("{} {message}", style.yellow("warning:")),
         Step::SelfRotation(stage) => stage.to_string(),
+        Step::Lock(note) => note.clone(),
     }
 }
 

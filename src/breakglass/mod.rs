@@ -7,6 +7,7 @@ pub mod interrupt;
 pub mod lifecycle;
 pub mod live;
 pub mod mint;
+pub mod rotation_lock;
 pub mod self_rotation;
 pub mod session;
 pub mod status;

@@ -16,7 +16,7 @@ use tokio::process::Command;
 use tokio::signal::unix::{SignalKind, signal};
 
 use files::SessionFile;
-pub use files::{Sweep, sweep_stale};
+pub use files::{ProcessId, Sweep, sweep_stale};
 
 use super::audit::{self, Audit};
 use super::lifecycle::{SESSION_CLUSTER_ENV, SESSION_ENV};
