@@ -1,5 +1,7 @@
 //! The fleet repo: its root, its clusters and their files.
 
+pub mod shard;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 

@@ -265,6 +265,42 @@ fn selection_errors_are_usage_errors() {
 }
 
 #[test]
+fn a_shard_must_be_i_of_n_and_an_empty_one_rotates_nothing() {
+    let env = TestEnv::new().with_git();
+    let rotate = |shard: &str| {
+        env.kube_dc()
+            .args([
+                "bootstrap",
+                "break-glass",
+                "rotate",
+                "--all",
+                "--shard",
+                shard,
+            ])
+            .output()
+            .unwrap()
+    };
+    for bad in ["0/4", "5/4", "1/0", "2", "x/4"] {
+        let out = rotate(bad);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {}", show(&out));
+        assert!(
+            text(&out.stderr).contains("expected I/N"),
+            "{bad}: {}",
+            show(&out)
+        );
+    }
+    // The fixture's only adopted cluster, alpha, hashes to shard 4 of 4.
+    let out = rotate("1/4");
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(
+        text(&out.stderr).contains("shard 1/4 holds none of the 1 selected cluster(s)"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(env.git(&["status", "--porcelain"]), "");
+}
+
+#[test]
 fn dry_run_of_a_batch_plans_every_cluster_and_changes_nothing() {
     let _serial = serial();
     let cp = shared_control_plane();
