@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use support::control_plane::ControlPlane;
+use support::many_clusters::create_namespace;
 use support::running::Running;
 use support::{TestEnv, TokenControllerStopped, serial, shared_control_plane, show, text};
 
@@ -81,16 +82,7 @@ fn prepare_fleet(env: &TestEnv, cp: &ControlPlane, clusters: &[&str]) {
             cp.server_url()
         ));
         std::fs::write(&config, settings).unwrap();
-        let out = cp
-            .kubectl(cp.admin_kubeconfig())
-            .args(["create", "namespace", &namespace])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success() || text(&out.stderr).contains("AlreadyExists"),
-            "{}",
-            show(&out)
-        );
+        create_namespace(cp, &namespace);
     }
     env.git(&["commit", "-qam", "clusters on the test control plane"]);
 }

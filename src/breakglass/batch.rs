@@ -170,7 +170,8 @@ pub async fn rotate(
         .collect();
     // Rotations finish in any order; commits (and a single commit's list) follow the names.
     done.sort_by(|a, b| a.0.cluster.name().cmp(b.0.cluster.name()));
-    let commit_error = mint::record(&recorder, Action::Rotate, &done, args.commits(), ui).err();
+    let commit_error =
+        mint::record(&recorder, &sops, Action::Rotate, &done, args.commits(), ui).err();
     let results = summarize(&outcomes, unusable);
     render(&results, args.output, ui)?;
     if let Some(e) = commit_error {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::audit::journal::Journal;
 use super::batch;
 use super::interrupt::{self, Interrupts};
+use super::landing;
 use super::lifecycle::{self, Outcome, Progress, Step, Target};
 use super::self_rotation::{self, Stage};
 use crate::cluster::lease::WaitPolicy;
@@ -83,6 +84,7 @@ pub async fn adopt(fleet: &Fleet, args: &AdoptArgs, ui: &mut Ui) -> Result<()> {
     let commits = Commits::default();
     record(
         &recorder,
+        &sops,
         Action::Adopt,
         &[(&target, &outcome)],
         commits,
@@ -182,6 +184,7 @@ pub struct Commits<'a> {
 /// Commits the written files (only them), then pushes once, as the git flags say.
 pub fn record(
     recorder: &Recorder,
+    sops: &Sops,
     action: Action,
     done: &[(&Target, &Outcome)],
     commits: Commits,
@@ -221,7 +224,11 @@ pub fn record(
             review.close(&outcome, ui);
         }
     }
-    recorder.push(ui).map(|_| ())
+    // A push that meets others: the clusters decide which break-glass file lands.
+    let targets: Vec<&Target> = done.iter().map(|(t, _)| *t).collect();
+    let mut resolve =
+        |overlaps: &[git::Overlap], ui: &mut Ui| landing::decide_all(sops, &targets, overlaps, ui);
+    recorder.push_resolving(ui, &mut resolve).map(|_| ())
 }
 
 /// The `use` sessions a rotation's commit lists: those of its cluster no commit listed yet.
@@ -520,6 +527,7 @@ async fn rotate_one(fleet: &Fleet, target: Target, args: &RotateArgs, ui: &mut U
     }
     record(
         &recorder,
+        &sops,
         Action::Rotate,
         &[(&target, &outcome)],
         args.commits(),

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod batch;
 pub mod check;
 pub mod interrupt;
+pub mod landing;
 pub mod lifecycle;
 pub mod live;
 pub mod mint;

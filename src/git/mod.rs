@@ -51,6 +51,7 @@ mod message;
 mod push;
 mod record;
 mod state;
+mod sync;
 mod tree_paths;
 
 use std::path::{Path, PathBuf};
@@ -65,8 +66,9 @@ use crate::error::{Error, Result};
 pub use cli::GitCli;
 pub use message::{Action, Change, MessageTemplate, combined_message};
 pub use push::{PushPlan, PushPolicy};
-pub use record::{CommitArgs, PushOutcome, Recorder};
+pub use record::{CommitArgs, PUSH_ATTEMPTS, PushOutcome, Recorder, Resolve};
 pub use state::{Head, PathState, Tracking};
+pub use sync::{Keep, Overlap};
 
 /// The Git repository that holds a fleet.
 pub struct Repo {
