@@ -2,6 +2,7 @@
 //! seal it into the fleet. Async and free of global state so many clusters can run at
 //! once; progress goes through [`Progress`], never straight to the terminal.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use kube::Client;
@@ -120,13 +121,18 @@ async fn rotate_locked(
     }
     check_writable(&target.cluster)?;
     lock.confirm().await?;
+    // Whether the apiserver confirmed the revocation: a failure while it was being sent
+    // (a cut network) may or may not have revoked the token, and must say so.
+    let revoked = AtomicBool::new(false);
     let after_revoke = async {
-        let minted = remint(&conn.client, target, old.as_ref(), progress).await?;
+        revoke(&conn.client, target, progress).await?;
+        revoked.store(true, Ordering::SeqCst);
+        let minted = mint_again(&conn.client, target, old.as_ref(), progress).await?;
         finish(sops, target, server, minted, progress).await
     };
     let stranded = |e| match &old {
-        Some(_) => revoked_error(e, target),
         None => e,
+        Some(_) => revoked_error(e, target, revoked.load(Ordering::SeqCst)),
     };
     target
         .interrupts
@@ -182,9 +188,23 @@ pub(super) async fn remint(
     old: Option<&MintedToken>,
     progress: &dyn Progress,
 ) -> Result<MintedToken> {
+    revoke(client, target, progress).await?;
+    mint_again(client, target, old, progress).await
+}
+
+async fn revoke(client: &Client, target: &Target, progress: &dyn Progress) -> Result<()> {
+    progress.step(target.cluster.name(), Step::Revoking);
+    cluster::revoke(client, &target.identity).await
+}
+
+/// Re-applies after [`revoke`] and waits for a token other than `old`.
+async fn mint_again(
+    client: &Client,
+    target: &Target,
+    old: Option<&MintedToken>,
+    progress: &dyn Progress,
+) -> Result<MintedToken> {
     let name = target.cluster.name();
-    progress.step(name, Step::Revoking);
-    cluster::revoke(client, &target.identity).await?;
     progress.step(name, Step::Applying);
     cluster::apply(client, &target.identity).await?;
     progress.step(name, Step::WaitingForToken);
@@ -464,7 +484,12 @@ async fn refuse_self_revocation(conn: &Connection, target: &Target) -> Result<()
     Ok(())
 }
 
-fn revoked_error(e: Error, target: &Target) -> Error {
+/// The error of a rotation that failed after (`confirmed`) or while revoking the old token.
+fn revoked_error(e: Error, target: &Target, confirmed: bool) -> Error {
+    let old_token = match confirmed {
+        true => "is ALREADY REVOKED",
+        false => "may or may not be revoked (its deletion was sent, not confirmed)",
+    };
     let mut command = format!(
         "kube-dc bootstrap break-glass adopt {}",
         target.cluster.name()
@@ -479,10 +504,14 @@ fn revoked_error(e: Error, target: &Target) -> Error {
         command.push_str(&format!(" --server {server}"));
     }
     Error::failed(format!(
-        "{}\nThe old break-glass token of {} is ALREADY REVOKED and {} still holds it: the fleet has no working break-glass credential for this cluster.",
+        "{}\nThe old break-glass token of {} {old_token}, and {} still holds it: {}.",
         e.message(),
         target.cluster.name(),
-        target.cluster.break_glass_rel()
+        target.cluster.break_glass_rel(),
+        match confirmed {
+            true => "the fleet has no working break-glass credential for this cluster",
+            false => "the fleet may have no working break-glass credential for this cluster",
+        }
     ))
     .with_hint(format!("once the cause is fixed, recover with:\n  {command}\n(adopt re-reads the current token Secret)"))
 }

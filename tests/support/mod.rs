@@ -9,6 +9,7 @@ use std::process::Command;
 pub const FIXTURE_KEY: &str = "TEST-ONLY-age-key.txt";
 
 pub mod canary;
+pub mod fault_proxy;
 pub mod many_clusters;
 pub mod remote;
 pub mod running;
