@@ -12,17 +12,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::canary::MARKER;
 use support::control_plane::ControlPlane;
-use support::{TestEnv, serial, shared_control_plane, show, text};
+use support::{TestEnv, bg, serial, shared_control_plane, show, text};
 
 const PERSON: &str = "Ann Auditor <ann@example.test>";
-
-fn bg<S: AsRef<std::ffi::OsStr>>(env: &TestEnv, cp: &ControlPlane, args: &[S]) -> Output {
-    env.kube_dc_with_kubectl(cp)
-        .args(["bootstrap", "break-glass"])
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 fn kubectl(cp: &ControlPlane, args: &[&str]) -> String {
     let out = cp

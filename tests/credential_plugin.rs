@@ -10,7 +10,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 use support::control_plane::ControlPlane;
-use support::{TestEnv, serial, shared_control_plane, show, text};
+use support::{TestEnv, bg, serial, shared_control_plane, show, text};
 
 const BG_USER: &str = "system:serviceaccount:kube-system:break-glass";
 
@@ -69,14 +69,6 @@ fn plugin_kubeconfig(env: &TestEnv, cp: &ControlPlane) -> (PathBuf, PathBuf) {
     let path = dir.join("plugin.kubeconfig");
     std::fs::write(&path, config.to_string()).unwrap();
     (path, seen)
-}
-
-fn bg(env: &TestEnv, cp: &ControlPlane, args: &[&str]) -> std::process::Output {
-    env.kube_dc_with_kubectl(cp)
-        .args(["bootstrap", "break-glass"])
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 fn path_arg(path: &Path) -> &str {

@@ -11,17 +11,10 @@ use std::time::{Duration, Instant};
 use support::control_plane::ControlPlane;
 use support::running::Running;
 use support::{
-    TestEnv, TokenControllerStopped, files_under, serial, shared_control_plane, show, text,
+    TestEnv, TokenControllerStopped, bg, files_under, serial, shared_control_plane, show, text,
 };
 
 const BG_USER: &str = "system:serviceaccount:kube-system:break-glass";
-
-/// Runs `kube-dc bootstrap break-glass <args>` against the control plane's admin login.
-fn bg(env: &TestEnv, cp: &ControlPlane, args: &[&str]) -> Output {
-    let mut full = vec!["bootstrap", "break-glass"];
-    full.extend_from_slice(args);
-    env.kube_dc_with_kubectl(cp).args(full).output().unwrap()
-}
 
 fn admin<'a>(cp: &'a ControlPlane, args: &[&'a str]) -> Vec<&'a str> {
     let mut full = args.to_vec();

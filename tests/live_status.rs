@@ -11,15 +11,7 @@ use std::process::Output;
 
 use serde_json::Value;
 use support::control_plane::ControlPlane;
-use support::{TestEnv, serial, shared_control_plane, show, text};
-
-fn bg(env: &TestEnv, cp: &ControlPlane, args: &[&str]) -> Output {
-    env.kube_dc_with_kubectl(cp)
-        .args(["bootstrap", "break-glass"])
-        .args(args)
-        .output()
-        .unwrap()
-}
+use support::{TestEnv, bg, serial, shared_control_plane, show, text};
 
 fn kubectl(cp: &ControlPlane, args: &[&str]) -> Output {
     let out = cp

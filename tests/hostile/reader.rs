@@ -155,7 +155,16 @@ fn hostile_sops_files_fail_clearly_and_fast() {
     let mut cases = Vec::new();
     for (what, mutate, says) in FILES {
         let status = ["bootstrap", "break-glass", "status", "alpha"];
-        let use_ = ["bootstrap", "break-glass", "use", "alpha", "--", "true"];
+        let use_ = [
+            "bootstrap",
+            "break-glass",
+            "use",
+            "alpha",
+            "--reason",
+            "test",
+            "--",
+            "true",
+        ];
         cases.push(hostile(what, mutate, "status", &status).says(says));
         cases.push(hostile(what, mutate, "use", &use_).says(says));
     }

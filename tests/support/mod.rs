@@ -312,6 +312,19 @@ pub fn serial() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Runs `kube-dc bootstrap break-glass <args>` with the control plane's kubectl on PATH.
+pub fn bg<S: AsRef<std::ffi::OsStr>>(
+    env: &TestEnv,
+    cp: &ControlPlane,
+    args: &[S],
+) -> std::process::Output {
+    env.kube_dc_with_kubectl(cp)
+        .args(["bootstrap", "break-glass"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 impl TestEnv {
     /// `kube-dc` that can also find the control plane's kubectl.
     pub fn kube_dc_with_kubectl(&self, cp: &ControlPlane) -> assert_cmd::Command {
