@@ -388,7 +388,7 @@ async fn verify(
     let client = cluster::connect_with(kubeconfig::build(name, credential))
         .await
         .map_err(with_hint)?;
-    let user = cluster::whoami(&client).await.map_err(with_hint)?;
+    let user = authenticated(&client).await.map_err(with_hint)?;
     if user != id.username() {
         return Err(Error::failed(format!(
             "it authenticates as {user:?}, not {}",
@@ -405,6 +405,23 @@ async fn verify(
         )));
     }
     Ok(client)
+}
+
+/// How long a rejection of a token minted a moment ago is retried: the apiserver
+/// authenticates it against its cache of ServiceAccounts, which may not have the
+/// re-created account yet (seen under load by bench/soak.sh).
+const FRESH_TOKEN_GRACE: Duration = Duration::from_secs(10);
+
+/// Who the apiserver says the client is, retrying a rejection for [`FRESH_TOKEN_GRACE`].
+async fn authenticated(client: &Client) -> Result<String> {
+    let deadline = tokio::time::Instant::now() + FRESH_TOKEN_GRACE;
+    while tokio::time::Instant::now() < deadline {
+        if let Some(user) = cluster::whoami_unless_rejected(client).await? {
+            return Ok(user);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    cluster::whoami(client).await
 }
 
 /// Prefixes what a failed check means to the error, keeping its hint.
