@@ -80,8 +80,9 @@ pub struct Outcome {
 pub async fn adopt(sops: &Sops, target: &Target, progress: &dyn Progress) -> Result<Outcome> {
     let name = target.cluster.name();
     let conn = connect(sops, target, progress).await?;
+    // The URL is checked before anything touches the cluster, the lock included.
+    let server = resolve_server(sops, target, &conn, progress).await?;
     rotation_lock::holding(&conn.client, target, "adopt", progress, async |_| {
-        let server = resolve_server(sops, target, &conn, progress).await?;
         progress.step(name, Step::Applying);
         cluster::apply(&conn.client, &target.identity).await?;
         progress.step(name, Step::WaitingForToken);
@@ -100,8 +101,9 @@ pub async fn rotate(sops: &Sops, target: &Target, progress: &dyn Progress) -> Re
     refuse_inside_own_session(name)?;
     let conn = connect(sops, target, progress).await?;
     refuse_self_revocation(&conn, target).await?;
+    let server = resolve_server(sops, target, &conn, progress).await?;
     rotation_lock::holding(&conn.client, target, "rotate", progress, async |lock| {
-        rotate_locked(sops, target, &conn, lock, progress).await
+        rotate_locked(sops, target, &conn, server, lock, progress).await
     })
     .await
 }
@@ -111,10 +113,10 @@ async fn rotate_locked(
     sops: &Sops,
     target: &Target,
     conn: &Connection,
+    server: ServerUrl,
     lock: &Lock,
     progress: &dyn Progress,
 ) -> Result<Outcome> {
-    let server = resolve_server(sops, target, conn, progress).await?;
     let old = cluster::current_token(&conn.client, &target.identity).await?;
     if let (Some(old), true) = (&old, target.verify) {
         check_server_before_revoking(target, &server, old, progress).await?;
