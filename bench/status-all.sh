@@ -35,8 +35,12 @@ kube_dc=$root/target/release/kube-dc
 cache=${KUBE_DC_BENCH_CACHE:-$HOME/.cache/kube-dc/bench}/status-all-v2-$clusters-$commits
 fleet=$cache/fleet
 key=$root/fleet-fixture/TEST-ONLY-age-key.txt
-# Nothing from the developer's Git or sops setup may change the figures.
-export HOME=$cache/home GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1
+# Nothing from the developer's Git or sops setup may change the figures. HOME is new per
+# run: `use` journals its sessions there, and a journal kept in the cache would make the next
+# run's `status --all --check` fail on the last run's sessions.
+HOME=$(mktemp -d "${TMPDIR:-/tmp}/kube-dc-bench-home.XXXXXX")
+trap 'rm -rf "$HOME"' EXIT
+export HOME GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1
 export SOPS_AGE_KEY_FILE=$key KUBE_DC_SOPS=$sops NO_COLOR=1
 log() { printf '[bench] %s\n' "$*" >&2; }
 
@@ -96,7 +100,7 @@ REVISION=$mark"
 generate() {
   log "generating $clusters clusters (real sops files) and $commits commits in $cache"
   rm -rf "$cache"
-  mkdir -p "$cache/home"
+  mkdir -p "$cache"
   local encrypted=$cache/encrypted
   encrypt_all "$encrypted"
   git init -q -b main "$fleet"

@@ -58,6 +58,15 @@ impl Fleet {
         }
     }
 
+    /// [`Fleet::discover`] with this process's environment, current directory and home.
+    pub fn discover_here(flag: Option<&Path>) -> Result<Fleet> {
+        let env = std::env::var_os(FLEET_ENV).map(PathBuf::from);
+        let cwd = std::env::current_dir()
+            .map_err(|e| Error::failed(format!("current directory: {e}")))?;
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        Fleet::discover(flag, env.as_deref(), &cwd, home.as_deref())
+    }
+
     pub fn open(path: &Path, source: Source) -> Result<Fleet> {
         let origin = match source {
             Source::Flag => "--repo",

@@ -14,6 +14,9 @@
 //! Symbolic links inside the fleet are refused even when they point inside it: a link in
 //! Git can point anywhere on a reader's machine and the next pull may retarget it, and one
 //! rule ("kube-dc follows no link below the fleet root") is easy to state and to check.
+//!
+//! Over 500 lines with its unit tests (~140), which stay beside the checks they pin; the
+//! code itself is under 480.
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;

@@ -44,6 +44,33 @@ pub enum CheckFormat {
     Sarif,
 }
 
+/// A count of work done, on stderr (`decrypting 12/900`): drawn only on a terminal and
+/// for enough items to be worth it, so that a long wait is not a silent one.
+pub struct Counter(indicatif::ProgressBar);
+
+impl Counter {
+    pub fn new(len: usize, label: &str) -> Counter {
+        if !std::io::stderr().is_terminal() || len < 20 {
+            return Counter(indicatif::ProgressBar::hidden());
+        }
+        let bar = indicatif::ProgressBar::new(len as u64);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(&format!(
+            "{label} {{pos}}/{{len}} {{wide_bar}} {{eta}}"
+        )) {
+            bar.set_style(style);
+        }
+        Counter(bar)
+    }
+
+    pub fn inc(&self) {
+        self.0.inc(1);
+    }
+
+    pub fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
 /// ANSI styling that is either on or off.
 #[derive(Debug, Clone, Copy)]
 pub struct Style {

@@ -5,7 +5,7 @@ mod support;
 
 use std::path::Path;
 
-use kube_dc::breakglass;
+use kube_dc::breakglass::sealed_file;
 use kube_dc::fleet::{Fleet, Source};
 use kube_dc::kubeconfig::BreakGlassCredential;
 use kube_dc::sops::Sops;
@@ -57,7 +57,9 @@ fn round_trip_through_real_sops_and_age() {
     let env = TestEnv::new();
     with_sops_env(&env, Some(&env.age_key), async |sops, fleet| {
         let beta = fleet.cluster("beta").unwrap();
-        breakglass::seal(&sops, &beta, &credential()).await.unwrap();
+        sealed_file::seal(&sops, &beta, &credential())
+            .await
+            .unwrap();
         let text = std::fs::read_to_string(env.break_glass_file("beta")).unwrap();
         assert!(
             !text.contains(TOKEN),
@@ -67,7 +69,7 @@ fn round_trip_through_real_sops_and_age() {
             text.contains("sops:") && text.contains("ENC[AES256_GCM"),
             "{text}"
         );
-        let back = breakglass::open(&sops, &beta).await.unwrap();
+        let back = sealed_file::open(&sops, &beta).await.unwrap();
         assert_eq!(back.token.expose_secret(), TOKEN);
         assert_eq!(back.server, credential().server);
         assert_eq!(back.ca_pem, credential().ca_pem);
@@ -111,7 +113,7 @@ fn no_plaintext_file_in_the_fleet_during_or_after_encryption() {
     let mut env = env;
     env.sops = wrapper;
     with_sops_env(&env, Some(&env.age_key), async |sops, fleet| {
-        breakglass::seal(&sops, &fleet.cluster("eu/dc1").unwrap(), &credential())
+        sealed_file::seal(&sops, &fleet.cluster("eu/dc1").unwrap(), &credential())
             .await
             .unwrap();
     });
@@ -164,7 +166,7 @@ fn rule_with_data_only_encrypted_regex_fails_closed() {
     .unwrap();
     let old = std::fs::read(env.break_glass_file("alpha")).unwrap();
     let err = with_sops_env(&env, Some(&env.age_key), async |sops, fleet| {
-        breakglass::seal(&sops, &fleet.cluster("alpha").unwrap(), &credential())
+        sealed_file::seal(&sops, &fleet.cluster("alpha").unwrap(), &credential())
             .await
             .unwrap_err()
     });
@@ -187,7 +189,7 @@ fn rule_with_data_only_encrypted_regex_fails_closed() {
 
 fn decrypt_error(env: &TestEnv, key: Option<&Path>, cluster: &str) -> String {
     with_sops_env(env, key, async |sops, fleet| {
-        breakglass::open(&sops, &fleet.cluster(cluster).unwrap())
+        sealed_file::open(&sops, &fleet.cluster(cluster).unwrap())
             .await
             .unwrap_err()
             .to_string()
@@ -280,7 +282,7 @@ fn no_matching_creation_rule() {
     )
     .unwrap();
     let err = with_sops_env(&env, Some(&env.age_key), async |sops, fleet| {
-        breakglass::seal(&sops, &fleet.cluster("beta").unwrap(), &credential())
+        sealed_file::seal(&sops, &fleet.cluster("beta").unwrap(), &credential())
             .await
             .unwrap_err()
     });

@@ -1,23 +1,16 @@
 //! Rotating many clusters at once, after an incident: selection by name, glob or `--all`,
-//! bounded concurrency, live progress, a summary, and commits once all are done. One
-//! cluster failing never stops or changes the others.
+//! bounded concurrency, and one result per cluster. One cluster failing never stops or
+//! changes the others. The command (`commands::rotate`) shows progress and the summary.
 
-use std::collections::{BTreeMap, HashMap};
-use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use futures::stream::{self, StreamExt};
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use super::interrupt::Interrupts;
-use super::lifecycle::{Outcome, Progress, Step, Target};
-use super::mint::{self, RotateArgs, StderrProgress, Via, describe};
-use crate::error::{Context as _, Error, Result};
+use super::mint::{Outcome, Progress, Target, Via, strategy};
+use crate::error::{Error, Result};
 use crate::fleet::{Cluster, ClusterName, Fleet};
-use crate::git::Action;
 use crate::sops::Sops;
-use crate::ui::{OutputFormat, Style, Ui, table};
 
 /// Clusters named by `patterns` (names or globs), or with `all` every cluster that has a
 /// break-glass file. In the order given, without repeats.
@@ -117,98 +110,45 @@ pub struct ClusterResult {
     pub error: Option<String>,
 }
 
+/// `rotate --output json`: the schema is in docs/json-output.md.
 #[derive(Debug, Serialize)]
-struct Summary<'a> {
-    action: &'static str,
-    ok: usize,
-    failed: usize,
-    clusters: &'a [ClusterResult],
+pub struct Summary<'a> {
+    pub action: &'static str,
+    pub ok: usize,
+    pub failed: usize,
+    pub clusters: &'a [ClusterResult],
 }
 
-/// Rotates `clusters`, at most `--jobs` at a time; exit code 0 when all succeeded, 1 when
-/// any failed.
-pub async fn rotate(
-    fleet: &Fleet,
-    clusters: Vec<Cluster>,
-    args: &RotateArgs,
-    interrupts: &Interrupts,
-    ui: &mut Ui,
-) -> Result<u8> {
-    let (targets, unusable): (Vec<_>, Vec<_>) = clusters
-        .into_iter()
-        .map(|c| {
-            let name = c.name().clone();
-            mint::rotation_target(c, args, None, false, interrupts).map_err(|e| (name, e))
-        })
-        .partition(|t| t.is_ok());
-    let targets: Vec<Target> = targets.into_iter().filter_map(|t| t.ok()).collect();
-    let unusable: Vec<(ClusterName, Error)> =
-        unusable.into_iter().filter_map(|t| t.err()).collect();
-    if args.access.dry_run {
-        return dry_run(args.via, &targets, &unusable, ui).await;
-    }
-    let recorder = args.access.git.recorder(fleet)?;
-    let sops = Sops::locate(fleet.root()).await?;
-    let progress = BatchProgress::new(&targets, ui.err_style);
-    let outcomes: Vec<(&Target, Duration, Result<Outcome>)> = stream::iter(&targets)
-        .map(|target| {
-            let (sops, progress) = (&sops, &progress);
-            async move {
-                let started = Instant::now();
-                let result = mint::rotate_via(args.via, sops, target, progress).await;
-                progress.finish(target.cluster.name(), &result, started.elapsed());
-                (target, started.elapsed(), result)
-            }
-        })
-        .buffer_unordered(usize::from(args.jobs))
-        .collect()
-        .await;
-    progress.clear();
-    let mut done: Vec<(&Target, &Outcome)> = outcomes
-        .iter()
-        .filter_map(|(t, _, r)| Some((*t, r.as_ref().ok()?)))
-        .collect();
-    // Rotations finish in any order; commits (and a single commit's list) follow the names.
-    done.sort_by(|a, b| a.0.cluster.name().cmp(b.0.cluster.name()));
-    let commit_error =
-        mint::record(&recorder, &sops, Action::Rotate, &done, args.commits(), ui).err();
-    let results = summarize(&outcomes, unusable);
-    render(&results, args.output, ui)?;
-    if let Some(e) = commit_error {
-        ui.warn(&format!(
-            "the rotated files are written, but committing failed: {e}"
-        ));
-        return Ok(1);
-    }
-    Ok(if results.iter().all(|r| r.error.is_none()) {
-        0
-    } else {
-        1
-    })
+/// Progress of a batch: each cluster's steps, then its end.
+pub trait BatchProgress: Progress {
+    fn finished(&self, cluster: &ClusterName, result: &Result<Outcome>, took: Duration);
 }
 
-async fn dry_run(
+/// One target's rotation: how long it took and how it ended.
+pub type Ran<'t> = (&'t Target, Duration, Result<Outcome>);
+
+/// Rotates `targets` the way `via` says, at most `jobs` at a time; in the order they end.
+pub async fn rotate<'t>(
+    targets: &'t [Target],
     via: Via,
-    targets: &[Target],
-    unusable: &[(ClusterName, Error)],
-    ui: &mut Ui,
-) -> Result<u8> {
-    for target in targets {
-        mint::plan_via(via, target, ui).await?;
-    }
-    for (name, error) in unusable {
-        let line = format!("{name}: would be skipped: {error}\n");
-        ui.out
-            .write_all(line.as_bytes())
-            .context(|| "writing to stdout".into())?;
-    }
-    Ok(if unusable.is_empty() { 0 } else { 1 })
+    jobs: usize,
+    sops: &Sops,
+    progress: &impl BatchProgress,
+) -> Vec<Ran<'t>> {
+    stream::iter(targets)
+        .map(|target| async move {
+            let started = Instant::now();
+            let result = strategy::rotate(via, sops, target, progress).await;
+            progress.finished(target.cluster.name(), &result, started.elapsed());
+            (target, started.elapsed(), result)
+        })
+        .buffer_unordered(jobs)
+        .collect()
+        .await
 }
 
-fn summarize(
-    outcomes: &[(&Target, Duration, Result<Outcome>)],
-    unusable: Vec<(ClusterName, Error)>,
-) -> Vec<ClusterResult> {
+/// One result per cluster, the unusable ones (no target could be made) included, by name.
+pub fn summarize(outcomes: &[Ran], unusable: Vec<(ClusterName, Error)>) -> Vec<ClusterResult> {
     let mut results: Vec<ClusterResult> = outcomes
         .iter()
         .map(|(target, took, result)| ClusterResult {
@@ -230,140 +170,6 @@ fn summarize(
     }));
     results.sort_by(|a, b| a.cluster.cmp(&b.cluster));
     results
-}
-
-fn render(results: &[ClusterResult], format: OutputFormat, ui: &mut Ui) -> Result<()> {
-    let failed = results.iter().filter(|r| r.error.is_some()).count();
-    let text = match format {
-        OutputFormat::Json => {
-            let summary = Summary {
-                action: "rotate",
-                ok: results.len() - failed,
-                failed,
-                clusters: results,
-            };
-            serde_json::to_string_pretty(&summary).context(|| "JSON".into())? + "\n"
-        }
-        OutputFormat::Table => {
-            let style = ui.out_style;
-            let rows: Vec<Vec<String>> = results.iter().map(|r| summary_row(r, style)).collect();
-            let mut text = table(
-                &["CLUSTER", "RESULT", "DURATION", "SECRET UID", "ERROR"],
-                &rows,
-            );
-            text += &format!("{} rotated, {failed} failed\n", results.len() - failed);
-            text
-        }
-    };
-    ui.out
-        .write_all(text.as_bytes())
-        .context(|| "writing to stdout".into())
-}
-
-fn summary_row(r: &ClusterResult, style: Style) -> Vec<String> {
-    let result = if r.error.is_none() {
-        style.green("ok")
-    } else {
-        style.red("FAILED")
-    };
-    let uid = r
-        .secret_uid
-        .as_deref()
-        .map(|u| u.chars().take(8).collect())
-        .unwrap_or_else(|| "-".into());
-    // The first line says what failed; the rest (sops' stderr, hints) is in --output json.
-    let error = r
-        .error
-        .as_deref()
-        .and_then(|e| e.lines().next())
-        .unwrap_or("")
-        .to_string();
-    vec![
-        r.cluster.clone(),
-        result,
-        format!("{:.1}s", r.duration_seconds),
-        uid,
-        error,
-    ]
-}
-
-/// Progress for many clusters: a line per cluster that changes in place on a terminal,
-/// one line per event otherwise.
-enum BatchProgress {
-    Bars {
-        multi: MultiProgress,
-        bars: HashMap<ClusterName, ProgressBar>,
-        style: Style,
-    },
-    Lines(StderrProgress),
-}
-
-impl BatchProgress {
-    fn new(targets: &[Target], style: Style) -> BatchProgress {
-        if !std::io::stderr().is_terminal() {
-            return BatchProgress::Lines(StderrProgress::new(style));
-        }
-        let multi = MultiProgress::new();
-        let width = targets
-            .iter()
-            .map(|t| t.cluster.name().as_str().len())
-            .max()
-            .unwrap_or(0);
-        let look = ProgressStyle::with_template("{spinner} {prefix} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner());
-        let bars: BTreeMap<_, _> = targets
-            .iter()
-            .map(|t| {
-                let bar = multi.add(ProgressBar::new_spinner().with_style(look.clone()));
-                bar.set_prefix(format!("{:<width$}", t.cluster.name().as_str()));
-                bar.set_message("queued");
-                bar.enable_steady_tick(Duration::from_millis(120));
-                (t.cluster.name().clone(), bar)
-            })
-            .collect();
-        BatchProgress::Bars {
-            multi,
-            bars: bars.into_iter().collect(),
-            style,
-        }
-    }
-
-    fn finish(&self, cluster: &ClusterName, result: &Result<Outcome>, took: Duration) {
-        let line = match result {
-            Ok(_) => format!("done in {:.1}s", took.as_secs_f64()),
-            Err(e) => format!("FAILED: {}", e.message().lines().next().unwrap_or_default()),
-        };
-        match self {
-            BatchProgress::Bars { bars, .. } => {
-                if let Some(bar) = bars.get(cluster) {
-                    bar.finish_with_message(line);
-                }
-            }
-            BatchProgress::Lines(lines) => lines.line(cluster, &line),
-        }
-    }
-
-    fn clear(&self) {
-        if let BatchProgress::Bars { multi, .. } = self {
-            let _ = multi.clear();
-        }
-    }
-}
-
-impl Progress for BatchProgress {
-    fn step(&self, cluster: &ClusterName, step: Step) {
-        match self {
-            BatchProgress::Bars { bars, style, multi } => match (&step, bars.get(cluster)) {
-                // Warnings stay on screen above the bars.
-                (Step::Warning(_), _) => {
-                    let _ = multi.println(format!("[{cluster}] {}", describe(&step, *style)));
-                }
-                (_, Some(bar)) => bar.set_message(describe(&step, *style)),
-                (_, None) => {}
-            },
-            BatchProgress::Lines(lines) => lines.step(cluster, step),
-        }
-    }
 }
 
 #[cfg(test)]

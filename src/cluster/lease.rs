@@ -25,7 +25,7 @@ use kube::api::{Api, DeleteParams, PostParams, Preconditions};
 use kube::{Client, Error as KubeError};
 use serde::{Deserialize, Serialize};
 
-use super::call;
+use super::api::call;
 use crate::breakglass::session::ProcessId;
 use crate::error::{Error, Result};
 
@@ -470,10 +470,10 @@ fn lease_for(
         .annotations
         .get_or_insert_with(BTreeMap::new)
         .insert(HOLDER_ANNOTATION.into(), record);
-    metadata
-        .labels
-        .get_or_insert_with(BTreeMap::new)
-        .insert(super::MANAGED_BY.0.into(), super::MANAGED_BY.1.into());
+    metadata.labels.get_or_insert_with(BTreeMap::new).insert(
+        super::objects::MANAGED_BY.0.into(),
+        super::objects::MANAGED_BY.1.into(),
+    );
     let duration = i32::try_from(DURATION.as_secs()).unwrap_or(30);
     Lease {
         metadata,

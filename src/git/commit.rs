@@ -2,7 +2,8 @@
 
 use super::cli::said;
 use super::history::commit_info;
-use super::{CommitOutcome, PathState, Repo, git_error, shell_quote};
+use super::repo::{CommitOutcome, Repo, git_error, shell_quote};
+use super::state::PathState;
 use crate::error::{Error, Result};
 
 impl Repo {

@@ -16,7 +16,8 @@ use std::collections::hash_map::Entry;
 
 use git2::{ObjectType, Oid, Repository, Tree, TreeEntry};
 
-use super::{CommitInfo, Repo, TreePaths, git_error};
+use super::repo::{CommitInfo, Repo, git_error};
+use super::tree_paths::TreePaths;
 use crate::error::Result;
 
 impl Repo {

@@ -3,7 +3,8 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use super::cli::said;
-use super::{Head, Repo, shell_quote};
+use super::repo::{Repo, shell_quote};
+use super::state::Head;
 use crate::error::{Error, Result};
 
 /// What to do with new commits.

@@ -6,11 +6,11 @@ use chrono::Utc;
 
 use std::collections::BTreeMap;
 
-use super::push::{confirm, rejected};
+use super::cli::GitCli;
+use super::message::{Change, MessageTemplate, combined_message};
+use super::push::{PushPlan, PushPolicy, confirm, rejected};
+use super::repo::{CommitOutcome, Repo};
 use super::sync::{Keep, Overlap};
-use super::{
-    Change, CommitOutcome, GitCli, MessageTemplate, PushPlan, PushPolicy, Repo, combined_message,
-};
 use crate::error::{Error, Result};
 use crate::fleet::Fleet;
 use crate::fleet_settings::{self, FleetSettings};

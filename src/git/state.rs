@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use super::{Repo, git_error};
+use super::repo::{Repo, git_error};
 use crate::error::Result;
 
 /// A file's state between the work tree, the index and `HEAD`.

@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 
 use super::cli::said;
-use super::{PushPlan, Repo, git_error, shell_quote};
+use super::push::PushPlan;
+use super::repo::{Repo, git_error, shell_quote};
 use crate::error::{Error, Result};
 
 /// Which whole version of a file both sides changed must be the branch's.

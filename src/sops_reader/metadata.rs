@@ -3,7 +3,7 @@
 
 use regex::Regex;
 
-use super::Failure;
+use super::failure::Failure;
 use super::timestamp::Timestamp;
 use crate::sops_file::SopsMetadata;
 

@@ -9,6 +9,7 @@
 
 mod cipher;
 mod document;
+mod failure;
 mod keyring;
 mod metadata;
 mod scalar;
@@ -25,39 +26,17 @@ use zeroize::Zeroizing;
 
 use cipher::{DataKey, OpenError, Opened};
 use document::{Leaf, LeafKind, Outline};
+pub use failure::Failure;
 pub use keyring::{Env, Keyring};
 use metadata::Metadata;
 use scalar::Value;
 use secret_buf::SecretBuf;
-
-/// The top-level key of sops' metadata in every document.
-const SOPS_KEY: &str = "sops";
 
 /// `sops.MACOnlyEncryptedInitialization`: hashed first when only encrypted values count.
 const MAC_ONLY_ENCRYPTED_INIT: [u8; 32] = [
     0x8a, 0x3f, 0xd2, 0xad, 0x54, 0xce, 0x66, 0x52, 0x7b, 0x10, 0x34, 0xf3, 0xd1, 0x47, 0xbe, 0x0b,
     0x0b, 0x97, 0x5b, 0x3b, 0xf4, 0x4f, 0x72, 0xc6, 0xfd, 0xad, 0xec, 0x81, 0x76, 0xf2, 0x7d, 0x69,
 ];
-
-/// Why a file did not decrypt, in the classes sops' exit codes draw. No variant carries
-/// any decrypted text.
-#[derive(Debug)]
-pub enum Failure {
-    /// No `sops:` metadata (sops: "sops metadata not found").
-    NotSops,
-    /// Not YAML, or metadata sops itself rejects (sops exit code 1).
-    Malformed(String),
-    /// No age identity found at all (exit code 128).
-    NoKey(String),
-    /// Identities found, none of them a recipient of the file (exit code 128).
-    WrongKey(String),
-    /// A value failed to open (exit code 25).
-    Tampered(String),
-    /// The MAC does not match the values (exit code 51).
-    MacMismatch(String),
-    /// Something only the sops binary handles.
-    Unsupported(String),
-}
 
 /// Decrypts a sops YAML file with the identities of this process's environment.
 pub fn decrypt(text: &[u8]) -> Result<Zeroizing<Vec<u8>>, Failure> {

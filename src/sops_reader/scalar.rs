@@ -2,6 +2,9 @@
 //! back by go-yaml v3's emitter (block context, indent 4, no line wrapping) when
 //! `sops decrypt` prints the plaintext. Only what sops-written files contain is handled;
 //! anything else is reported as unsupported so the caller can use the sops binary.
+//!
+//! Over 500 lines because Go's YAML typing rules, as sops applies them, are one table best
+//! read whole next to its tests (~55 lines).
 
 use zeroize::Zeroizing;
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::process::Command;
 
-use super::Session;
+use super::session::Session;
 use crate::redact;
 use crate::subprocess::{self, Ended, Limits};
 

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::Session;
+use super::session::Session;
 use crate::error::{Error, Result};
 use crate::safe_fs::{self, Kind};
 

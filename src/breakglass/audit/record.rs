@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use super::Session;
+use super::session::{Session, stamp};
 use crate::cluster::{self, Identity};
 use crate::error::{Error, Result};
 use crate::fleet::ClusterName;
@@ -60,7 +60,7 @@ async fn write(
                 session.who,
                 session.user,
                 session.host,
-                super::stamp(session.start),
+                stamp(session.start),
                 session.reason
             ),
         ),

@@ -4,8 +4,9 @@
 
 use kube::Client;
 
-use super::audit::Person;
-use super::lifecycle::{Progress, Step, Target};
+use super::progress::{Progress, Step};
+use super::target::Target;
+use crate::breakglass::audit::Person;
 use crate::cluster::lease::{HolderRecord, Lock};
 use crate::error::Result;
 

@@ -15,75 +15,26 @@
 //!   is written); start at stage 2. After 5-7 that rotates once more, which is harmless
 //!   and cheaper to explain than telling an old token from a new one.
 
-use std::fmt;
-
 use kube::Client;
 
-use super::lifecycle::{self, Outcome, Progress, Step, Target, framed};
+use super::progress::{Progress, Stage, Step};
 use super::rotation_lock;
-use crate::breakglass;
+use super::steps::{self, framed};
+use super::target::{Outcome, Target};
+use crate::breakglass::sealed_file;
+use crate::cluster;
 use crate::cluster::lease::Lock;
-use crate::cluster::{self, Manifest};
 use crate::error::{Error, Result};
 use crate::input::ServerUrl;
 use crate::kubeconfig::{self, BreakGlassCredential};
 use crate::sops::Sops;
-
-/// The stages of a self-rotation, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
-    Identify,
-    MintStandIn,
-    SealStandIn,
-    Replace,
-    SealNew,
-    RemoveStandIn,
-    Record,
-}
-
-impl Stage {
-    const ALL: [Stage; 7] = [
-        Stage::Identify,
-        Stage::MintStandIn,
-        Stage::SealStandIn,
-        Stage::Replace,
-        Stage::SealNew,
-        Stage::RemoveStandIn,
-        Stage::Record,
-    ];
-
-    fn text(self) -> &'static str {
-        match self {
-            Stage::Identify => {
-                "decrypting the break-glass file and asking the cluster whose credential it holds"
-            }
-            Stage::MintStandIn => "creating the stand-in account and waiting for its token",
-            Stage::SealStandIn => "verifying the stand-in's credential and writing it to the file",
-            Stage::Replace => {
-                "as the stand-in: revoking the old break-glass token and minting a new one"
-            }
-            Stage::SealNew => "verifying the new break-glass credential and writing it to the file",
-            Stage::RemoveStandIn => {
-                "with the credential now in the file: deleting the stand-in account"
-            }
-            Stage::Record => "recording the file in Git",
-        }
-    }
-}
-
-impl fmt::Display for Stage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let number = *self as usize + 1;
-        write!(f, "step {number}/{}: {}", Stage::ALL.len(), self.text())
-    }
-}
 
 /// Rotates with the credential in the break-glass file, resuming an interrupted run.
 /// Stage 7 (the commit) is the caller's.
 pub async fn rotate(sops: &Sops, target: &Target, progress: &dyn Progress) -> Result<Outcome> {
     let name = target.cluster.name();
     progress.step(name, Step::SelfRotation(Stage::Identify));
-    lifecycle::preflight(sops, target, progress).await?;
+    steps::preflight(sops, target, progress).await?;
     let (client, current) = from_file(sops, target).await?;
     let user = cluster::whoami(&client)
         .await
@@ -159,10 +110,10 @@ async fn swap_in_stand_in(
         ca_pem: minted.ca_pem,
         token: minted.token,
     };
-    lifecycle::verify_new(name, &credential, &stand_in, progress).await?;
+    steps::verify_new(name, &credential, &stand_in, progress).await?;
     let file = target.cluster.break_glass_rel();
     progress.step(name, Step::Sealing { file });
-    breakglass::seal(sops, &target.cluster, &credential).await
+    sealed_file::seal(sops, &target.cluster, &credential).await
 }
 
 /// Stages 4 and 5, with the stand-in's credential from the file.
@@ -179,9 +130,9 @@ async fn replace(
     lock.use_client(client.clone());
     lock.confirm().await?;
     let old = cluster::current_token(&client, &target.identity).await?;
-    let minted = lifecycle::remint(&client, target, old.as_ref(), progress).await?;
+    let minted = steps::remint(&client, target, old.as_ref(), progress).await?;
     progress.step(target.cluster.name(), Step::SelfRotation(Stage::SealNew));
-    lifecycle::finish(sops, target, server, minted, progress).await
+    steps::finish(sops, target, server, minted, progress).await
 }
 
 /// Stage 6, with the new credential from the file.
@@ -194,10 +145,10 @@ async fn remove_stand_in(sops: &Sops, target: &Target, lock: &Lock) -> Result<()
 /// A client with the credential the break-glass file holds now, and its server URL,
 /// which must be fit to receive the token before anything is sent.
 async fn from_file(sops: &Sops, target: &Target) -> Result<(Client, ServerUrl)> {
-    let credential = breakglass::open(sops, &target.cluster).await?;
+    let credential = sealed_file::open(sops, &target.cluster).await?;
     let server = ServerUrl::parse(&credential.server).map_err(|why| {
         let source = format!("the server URL in {}", target.cluster.break_glass_rel());
-        lifecycle::refused(&source, &why, target.cluster.name())
+        steps::refused(&source, &why, target.cluster.name())
     })?;
     let config = kubeconfig::build(target.cluster.name(), &credential);
     Ok((cluster::connect_with(config).await?, server))
@@ -249,50 +200,8 @@ fn rerun_hint(target: &Target) -> String {
     )
 }
 
-/// `--dry-run`: the stages and the objects they touch. Nothing is decrypted or contacted.
-pub fn plan(target: &Target) -> Result<String> {
-    let (id, stand_in) = (&target.identity, target.identity.temporary());
-    let file = target.cluster.break_glass_rel();
-    let manifest: String = Manifest::new(&stand_in)
-        .to_yaml()?
-        .lines()
-        .map(|l| format!("     {l}\n"))
-        .collect();
-    let details = [
-        format!(
-            "{file} must authenticate as {} (start at step 2) or as {} (an interrupted run: resume at step 4)",
-            id.username(),
-            stand_in.username()
-        ),
-        format!("server-side apply:\n{manifest}"),
-        format!("then {file} holds the stand-in's credential"),
-        format!(
-            "delete Secret {0}/{1} and ServiceAccount {0}/{2}, re-apply them and wait for a new token",
-            id.namespace, id.secret, id.service_account
-        ),
-        format!(
-            "check that it authenticates as {} with cluster-admin",
-            id.username()
-        ),
-        format!(
-            "delete Secret {0}/{1}, ServiceAccount {0}/{2} and ClusterRoleBinding {3}",
-            stand_in.namespace, stand_in.secret, stand_in.service_account, stand_in.binding
-        ),
-        format!("commit {file}, push as the git flags say"),
-    ];
-    let mut text = format!(
-        "dry run: rotate {} --via break-glass (nothing will be changed)\n",
-        target.cluster.name()
-    );
-    for (stage, detail) in Stage::ALL.iter().zip(details) {
-        text += &format!("{stage}\n   {}\n", detail.trim_end());
-    }
-    Ok(text)
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::cluster::Identity;
 
     #[test]
@@ -309,14 +218,5 @@ mod tests {
                 format!("system:serviceaccount:{namespace}:break-glass-next")
             );
         }
-    }
-
-    #[test]
-    fn stages_are_numbered_in_order() {
-        assert_eq!(
-            Stage::Identify.to_string(),
-            format!("step 1/7: {}", Stage::Identify.text())
-        );
-        assert!(Stage::Record.to_string().starts_with("step 7/7: "));
     }
 }

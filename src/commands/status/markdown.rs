@@ -1,6 +1,37 @@
-//! GitHub-flavoured Markdown tables, for reports pasted into CI job summaries and
+//! `status --output markdown`: GitHub-flavoured Markdown for CI job summaries and
 //! merge-request comments. Cell text is escaped: nothing in it (a `|`, a newline, markup,
 //! HTML) can break the table or turn into links or formatting.
+
+use super::text;
+use crate::breakglass::status::FleetStatus;
+use crate::ui::{ColorChoice, Style};
+
+/// The table, each problem with its fix as a list item, and the counts.
+pub fn report(report: &FleetStatus) -> String {
+    let (header, rows) = text::rows(report, Style::new(ColorChoice::Never, false));
+    let mut text = table(&header, &rows);
+    let problems: Vec<String> = report
+        .clusters
+        .iter()
+        .flat_map(|s| s.problems.iter().map(move |p| (s, p)))
+        .map(|(s, p)| {
+            format!(
+                "- **{}**: {} Fix: {}\n",
+                cell(&s.cluster),
+                cell(&p.message),
+                cell(&p.fix)
+            )
+        })
+        .collect();
+    if !problems.is_empty() {
+        text += "\n";
+        text.extend(problems);
+    }
+    text + &format!(
+        "\n{} cluster(s): {} ok, {} with problems\n",
+        report.summary.clusters, report.summary.ok, report.summary.with_problems
+    )
+}
 
 /// A table with a header row; rows shorter than the header get empty cells.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {

@@ -1,12 +1,16 @@
-//! The command line: argument definitions and dispatch to the commands.
+//! The command line: the top-level parser, dispatch to the commands (`crate::commands`),
+//! and what every run does first (sweep stale sessions, find the fleet, check .sops.yaml).
+
+pub mod completion;
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::breakglass;
+use crate::commands::{adopt, check, man, rotate, status, r#use};
 use crate::error::{Error, Result};
-use crate::fleet::{FLEET_ENV, Fleet};
+use crate::fleet::Fleet;
 use crate::sops_config::SopsConfig;
 use crate::ui::{ColorChoice, Ui};
 
@@ -58,7 +62,7 @@ pub enum Command {
         command: Bootstrap,
     },
     /// Write the man pages (kube-dc.1 and one per subcommand) to a directory.
-    Man(crate::man::ManArgs),
+    Man(man::ManArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -78,7 +82,7 @@ pub struct BreakGlassCommand {
     #[command(subcommand)]
     command: Option<BreakGlass>,
     #[command(flatten)]
-    bare_use: Option<breakglass::session::UseArgs>,
+    bare_use: Option<r#use::UseArgs>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,7 +94,7 @@ pub enum BreakGlass {
     /// and removes the file when the shell exits or kube-dc gets SIGINT/SIGTERM/SIGHUP.
     /// Exits with the shell's (or command's) exit code. Rotate afterwards.
     ///   kube-dc bootstrap break-glass use alpha -- kubectl get nodes
-    Use(breakglass::session::UseArgs),
+    Use(r#use::UseArgs),
     /// Mint the break-glass token on a cluster and store its kubeconfig encrypted.
     ///
     /// Applies ServiceAccount/break-glass, ClusterRoleBinding/break-glass (cluster-admin) and
@@ -99,7 +103,7 @@ pub enum BreakGlass {
     /// clusters/<cluster>/break-glass-kubeconfig.enc.yaml. Idempotent: re-running keeps the
     /// current token (use rotate for a new one). Run it with an admin context:
     ///   unset KUBECONFIG; kube-dc bootstrap break-glass adopt <cluster> --kube-context <admin>
-    Adopt(breakglass::mint::AdoptArgs),
+    Adopt(adopt::AdoptArgs),
     /// Replace break-glass tokens (after every session; many clusters after an incident).
     ///
     /// With an admin context: checks the server URL with the current token, revokes it
@@ -111,26 +115,26 @@ pub enum BreakGlass {
     ///
     /// With --via break-glass: no admin login at all, only the fleet file and the age key;
     /// make-before-break through a stand-in account, resumable after any interruption.
-    Rotate(breakglass::mint::RotateArgs),
+    Rotate(rotate::RotateArgs),
     /// Report break-glass files (one cluster, or --all) without contacting any cluster.
     ///
     /// Shows the file's Git state (committed, unpushed, modified, staged, untracked, not
     /// adopted), the last commit that touched it and the token's age since then, sops'
     /// lastmodified, whether the age recipients match .sops.yaml, and whether it decrypts
     /// (in memory; --no-decrypt needs no key). --check exits 1 when anything needs attention.
-    Status(breakglass::status::StatusArgs),
+    Status(status::StatusArgs),
     /// Keep plaintext break-glass credentials out of Git (what hooks/pre-commit runs).
     ///
     /// Checks that break-glass files are encrypted to the .sops.yaml recipients and that no
     /// file holds a clear kubeconfig credential or service-account token. Never decrypts.
     /// Exit 0 clean, 1 findings, 2 usage error.
-    Check(breakglass::check::CheckArgs),
+    Check(check::CheckArgs),
 }
 
 /// Runs the command; the `Ok` value is the process exit code.
 pub async fn run(cli: Cli) -> Result<u8> {
     let break_glass = match cli.command {
-        Command::Man(args) => return crate::man::write(&args),
+        Command::Man(args) => return man::run(&args, Cli::command(), VERSION),
         Command::Bootstrap {
             command: Bootstrap::BreakGlass(break_glass),
         } => break_glass,
@@ -138,7 +142,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
     let mut ui = Ui::stdio(cli.color, cli.verbose);
     crate::sops::report_fallbacks(cli.verbose > 0);
     sweep_stale_sessions(&mut ui);
-    let fleet = discover_fleet(cli.repo.as_deref())?;
+    let fleet = Fleet::discover_here(cli.repo.as_deref())?;
     ui.detail(&format!("fleet: {}", fleet.root().display()));
     // A broken .sops.yaml is a fleet configuration error for every command (exit 2),
     // found before anything runs.
@@ -152,12 +156,12 @@ pub async fn run(cli: Cli) -> Result<u8> {
     match command {
         BreakGlass::Use(args) => {
             fleet.adopted_cluster(&args.cluster)?;
-            breakglass::session::run(&fleet, &args, &mut ui).await
+            r#use::run(&fleet, &args, &mut ui).await
         }
-        BreakGlass::Adopt(args) => done(breakglass::mint::adopt(&fleet, &args, &mut ui).await),
-        BreakGlass::Rotate(args) => breakglass::mint::rotate(&fleet, &args, &mut ui).await,
-        BreakGlass::Status(args) => done(breakglass::status::run(&fleet, &args, &mut ui).await),
-        BreakGlass::Check(args) => done(breakglass::check::run(&fleet, &args, &mut ui)),
+        BreakGlass::Adopt(args) => done(adopt::run(&fleet, &args, &mut ui).await),
+        BreakGlass::Rotate(args) => rotate::run(&fleet, &args, &mut ui).await,
+        BreakGlass::Status(args) => done(status::run(&fleet, &args, &mut ui).await),
+        BreakGlass::Check(args) => done(check::run(&fleet, &args, &mut ui)),
     }
 }
 
@@ -176,12 +180,4 @@ fn sweep_stale_sessions(ui: &mut Ui) {
             sweep.removed
         ));
     }
-}
-
-pub(crate) fn discover_fleet(flag: Option<&std::path::Path>) -> Result<Fleet> {
-    let env = std::env::var_os(FLEET_ENV).map(PathBuf::from);
-    let cwd =
-        std::env::current_dir().map_err(|e| Error::failed(format!("current directory: {e}")))?;
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    Fleet::discover(flag, env.as_deref(), &cwd, home.as_deref())
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use clap_complete::engine::{ArgValueCompleter, CompletionCandidate};
 
-use crate::cli;
+use crate::fleet::Fleet;
 
 /// The completer for a cluster-name argument.
 pub fn cluster_names() -> ArgValueCompleter {
@@ -22,7 +22,7 @@ fn complete_cluster(current: &OsStr) -> Vec<CompletionCandidate> {
         return Vec::new();
     };
     let repo = repo_flag(std::env::args_os());
-    let Ok(clusters) = cli::discover_fleet(repo.as_deref()).and_then(|fleet| fleet.clusters())
+    let Ok(clusters) = Fleet::discover_here(repo.as_deref()).and_then(|fleet| fleet.clusters())
     else {
         return Vec::new();
     };

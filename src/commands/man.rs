@@ -4,11 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::CommandFactory;
 use clap_mangen::Man;
 use clap_mangen::roff::{Roff, bold, roman};
 
-use crate::cli::{self, Cli};
 use crate::error::{Error, Result};
 
 #[derive(Debug, clap::Args)]
@@ -68,18 +66,18 @@ const ENVIRONMENT: &[(&str, &str)] = &[
 
 /// Writes one page per command (`kube-dc.1`, `kube-dc-bootstrap-break-glass-use.1`, ...)
 /// and lists them on stdout.
-pub fn write(args: &ManArgs) -> Result<u8> {
+pub fn run(args: &ManArgs, root: clap::Command, version: &'static str) -> Result<u8> {
     std::fs::create_dir_all(&args.dir).map_err(|e| {
         Error::usage(format!(
             "--dir {}: cannot create the directory: {e}",
             args.dir.display()
         ))
     })?;
-    let mut root = Cli::command().disable_help_subcommand(true);
+    let mut root = root.disable_help_subcommand(true);
     root.build();
     for command in commands(&root) {
         // Every page says which release (and commit) it describes.
-        let path = write_page(&args.dir, command.clone().version(cli::VERSION))?;
+        let path = write_page(&args.dir, command.clone().version(version))?;
         println!("{}", path.display());
     }
     Ok(0)

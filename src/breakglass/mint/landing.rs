@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use super::lifecycle::Target;
-use super::live::TokenDigest;
+use super::target::Target;
+use crate::breakglass::status::live::TokenDigest;
 use crate::cluster::{self, Identity};
 use crate::error::{Error, Result};
 use crate::git::{Keep, Overlap};

@@ -1,0 +1,172 @@
+//! Rules 1 and 2, for break-glass files: encrypted (complete sops metadata, no clear
+//! credential, nothing added in clear) and to the recipients `.sops.yaml` names.
+
+use super::lines::{key_value, line_where, located, redact};
+use super::{Finding, RuleId, Scanner, jwt};
+use crate::credentials::{self, CREDENTIAL_KEYS};
+use crate::fleet::ClusterName;
+use crate::sops_file::SopsMetadata;
+
+impl Scanner<'_> {
+    /// Rules 1 and 2 for a break-glass file.
+    pub fn break_glass(&self, rel: &str, cluster: &ClusterName, bytes: &[u8]) -> Vec<Finding> {
+        let finding = |line, rule, message: String, fix: String| Finding {
+            path: rel.to_string(),
+            line,
+            rule,
+            message,
+            fix,
+        };
+        let encrypt_fix = format!(
+            "sops encrypt --in-place '{rel}' && git add '{rel}' (or `kube-dc bootstrap break-glass rotate {cluster}`); rotate if the plaintext ever left this machine"
+        );
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            return vec![finding(
+                1,
+                RuleId::NotEncrypted,
+                "not a sops-encrypted YAML file (not UTF-8)".into(),
+                encrypt_fix,
+            )];
+        };
+        let meta = match SopsMetadata::from_yaml(text) {
+            Ok(Some(meta)) => meta,
+            Ok(None) => {
+                let mut found = vec![finding(
+                    1,
+                    RuleId::NotEncrypted,
+                    "not encrypted: no sops metadata".into(),
+                    encrypt_fix.clone(),
+                )];
+                found.extend(self.clear_credential_findings(rel, text, &encrypt_fix));
+                return found;
+            }
+            Err(e) => {
+                return vec![finding(
+                    1,
+                    RuleId::NotEncrypted,
+                    format!("not a sops-encrypted YAML file: {e}"),
+                    encrypt_fix,
+                )];
+            }
+        };
+        let sops_line = line_where(text, |l| l.starts_with("sops:")).unwrap_or(1);
+        let missing = missing_metadata(&meta);
+        let mut found = Vec::new();
+        if !missing.is_empty() {
+            found.push(finding(
+                sops_line,
+                RuleId::NotEncrypted,
+                format!("incomplete sops metadata: no {}", missing.join(", ")),
+                format!("restore the file as sops wrote it, or re-create it with `kube-dc bootstrap break-glass rotate {cluster}`"),
+            ));
+        }
+        found.extend(self.clear_credential_findings(rel, text, &encrypt_fix));
+        let added = added_in_clear(rel, text, &found, &encrypt_fix);
+        found.extend(added);
+        if !meta.age.is_empty() {
+            found.extend(self.recipient_finding(rel, text, &meta));
+        }
+        found
+    }
+
+    fn clear_credential_findings(&self, rel: &str, text: &str, fix: &str) -> Vec<Finding> {
+        let paths = credentials::clear_credentials_in_yaml(text.as_bytes()).unwrap_or_default();
+        located(text, &paths)
+            .into_iter()
+            .map(|(line, path)| Finding {
+                path: rel.to_string(),
+                line,
+                rule: RuleId::ClearCredential,
+                message: format!("{path} is in clear (not an ENC[...] value)"),
+                fix: fix.to_string(),
+            })
+            .collect()
+    }
+
+    fn recipient_finding(&self, rel: &str, text: &str, meta: &SopsMetadata) -> Option<Finding> {
+        let line = line_where(text, |l| l.trim_start().starts_with("- recipient:"))
+            .or_else(|| line_where(text, |l| l.starts_with("sops:")))
+            .unwrap_or(1);
+        let Some(rule) = self.sops_config.rule_for(rel) else {
+            return Some(Finding {
+                path: rel.to_string(),
+                line,
+                rule: RuleId::WrongRecipients,
+                message: "no .sops.yaml creation rule matches this path".into(),
+                fix: format!("add a creation_rules entry whose path_regex matches '{rel}'"),
+            });
+        };
+        let actual = meta.age_recipients();
+        if actual == rule.age_recipients {
+            return None;
+        }
+        let missing: Vec<&str> = rule
+            .age_recipients
+            .difference(&actual)
+            .map(String::as_str)
+            .collect();
+        let extra: Vec<&str> = actual
+            .difference(&rule.age_recipients)
+            .map(String::as_str)
+            .collect();
+        Some(Finding {
+            path: rel.to_string(),
+            line,
+            rule: RuleId::WrongRecipients,
+            message: format!(
+                "age recipients differ from .sops.yaml: missing [{}], not in .sops.yaml [{}]",
+                missing.join(", "),
+                extra.join(", ")
+            ),
+            fix: format!(
+                "sops updatekeys --yes '{rel}' && git add '{rel}' (needs a key of a current recipient)"
+            ),
+        })
+    }
+}
+
+fn missing_metadata(meta: &SopsMetadata) -> Vec<&'static str> {
+    [
+        ("mac", meta.mac.is_none()),
+        ("version", meta.version.is_none()),
+        ("lastmodified", meta.lastmodified.is_none()),
+        ("age recipient", meta.age.is_empty()),
+    ]
+    .into_iter()
+    .filter_map(|(what, absent)| absent.then_some(what))
+    .collect()
+}
+
+/// Rule 1 for what a structural look misses in an encrypted break-glass file: a clear
+/// JWT anywhere (a comment, a new key) and a credential key in clear on any line (in a
+/// comment, under `sops:`), each line reported once.
+fn added_in_clear(rel: &str, text: &str, known: &[Finding], fix: &str) -> Vec<Finding> {
+    let reported = |line: usize| known.iter().any(|f| f.line == line);
+    let jwts = jwt::find(text.as_bytes()).into_iter().map(|hit| {
+        (
+            hit.line,
+            format!("a service-account token in clear: {}", redact(&hit.token)),
+        )
+    });
+    let keys = text.lines().enumerate().filter_map(|(i, line)| {
+        let line = line.trim_start().trim_start_matches('#');
+        let key = CREDENTIAL_KEYS.iter().find(|key| {
+            key_value(line, key)
+                .is_some_and(|v| !v.is_empty() && !credentials::is_encrypted_value(v))
+        })?;
+        Some((i + 1, format!("a clear `{key}` line in an encrypted file")))
+    });
+    let mut found: Vec<Finding> = Vec::new();
+    for (line, message) in jwts.chain(keys) {
+        if !reported(line) && !found.iter().any(|f| f.line == line) {
+            found.push(Finding {
+                path: rel.to_string(),
+                line,
+                rule: RuleId::ClearCredential,
+                message,
+                fix: fix.to_string(),
+            });
+        }
+    }
+    found
+}
