@@ -2,6 +2,7 @@
 
 mod discovery;
 mod names;
+pub mod shard;
 mod tilde;
 
 use std::path::{Path, PathBuf};

@@ -155,6 +155,18 @@ pub fn token_timeout(text: &str) -> Result<Duration, String> {
     )
 }
 
+/// `--wait-lock`: how long to wait for another run's rotation lock.
+pub fn lock_wait(text: &str) -> Result<Duration, String> {
+    bounded(
+        text,
+        &Bounds {
+            min: Duration::from_secs(1),
+            max: Duration::from_secs(24 * 3600),
+            why: "a rotation holds the lock for seconds; a dead holder's lock expires in 30s",
+        },
+    )
+}
+
 /// `--max-age`: how old a token may be.
 pub fn max_age(text: &str) -> Result<Duration, String> {
     bounded(

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use support::control_plane::ControlPlane;
+use support::many_clusters::create_namespace;
 use support::running::Running;
 use support::{TestEnv, TokenControllerStopped, serial, shared_control_plane, show, text};
 
@@ -81,16 +82,7 @@ fn prepare_fleet(env: &TestEnv, cp: &ControlPlane, clusters: &[&str]) {
             cp.server_url()
         ));
         std::fs::write(&config, settings).unwrap();
-        let out = cp
-            .kubectl(cp.admin_kubeconfig())
-            .args(["create", "namespace", &namespace])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success() || text(&out.stderr).contains("AlreadyExists"),
-            "{}",
-            show(&out)
-        );
+        create_namespace(cp, &namespace);
     }
     env.git(&["commit", "-qam", "clusters on the test control plane"]);
 }
@@ -262,6 +254,42 @@ fn selection_errors_are_usage_errors() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+}
+
+#[test]
+fn a_shard_must_be_i_of_n_and_an_empty_one_rotates_nothing() {
+    let env = TestEnv::new().with_git();
+    let rotate = |shard: &str| {
+        env.kube_dc()
+            .args([
+                "bootstrap",
+                "break-glass",
+                "rotate",
+                "--all",
+                "--shard",
+                shard,
+            ])
+            .output()
+            .unwrap()
+    };
+    for bad in ["0/4", "5/4", "1/0", "2", "x/4"] {
+        let out = rotate(bad);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {}", show(&out));
+        assert!(
+            text(&out.stderr).contains("expected I/N"),
+            "{bad}: {}",
+            show(&out)
+        );
+    }
+    // The fixture's only adopted cluster, alpha, hashes to shard 4 of 4.
+    let out = rotate("1/4");
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(
+        text(&out.stderr).contains("shard 1/4 holds none of the 1 selected cluster(s)"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(env.git(&["status", "--porcelain"]), "");
 }
 
 #[test]

@@ -10,7 +10,11 @@ use std::process::{Command, Output};
 use serde_json::Value;
 use support::TestEnv;
 
-const GITHUB: [&str; 2] = ["break-glass-check.yml", "break-glass-status.yml"];
+const GITHUB: [&str; 3] = [
+    "break-glass-check.yml",
+    "break-glass-status.yml",
+    "break-glass-rotate.yml",
+];
 const GITLAB: &str = "gitlab-ci.yml";
 
 fn ci_dir() -> PathBuf {
@@ -81,6 +85,11 @@ fn gitlab_script(job: &str) -> String {
 /// Runs `script` as the CI systems run a step: bash with `-eo pipefail`, in the fleet's
 /// checkout, kube-dc on PATH, and the variables the step may write to.
 fn run_step(env: &TestEnv, script: &str) -> Output {
+    step_command(env, script).output().unwrap()
+}
+
+/// A CI step's script as the runner starts it, with kube-dc on PATH.
+fn step_command(env: &TestEnv, script: &str) -> Command {
     let bin = support::kube_dc_bin();
     let tools = env.dir.path().join("ci-bin");
     std::fs::create_dir_all(&tools).unwrap();
@@ -89,8 +98,8 @@ fn run_step(env: &TestEnv, script: &str) -> Output {
         std::os::unix::fs::symlink(&bin, &link).unwrap();
     }
     let path = format!("{}:/usr/local/bin:/usr/bin:/bin", tools.display());
-    Command::new(support::tool("bash"))
-        .args(["--noprofile", "--norc", "-eo", "pipefail", "-c", script])
+    let mut cmd = Command::new(support::tool("bash"));
+    cmd.args(["--noprofile", "--norc", "-eo", "pipefail", "-c", script])
         .env_clear()
         .envs(env.base_env())
         .env("PATH", path)
@@ -99,9 +108,8 @@ fn run_step(env: &TestEnv, script: &str) -> Output {
             "GITHUB_STEP_SUMMARY",
             env.dir.path().join("step-summary.md"),
         )
-        .current_dir(&env.fleet)
-        .output()
-        .unwrap()
+        .current_dir(&env.fleet);
+    cmd
 }
 
 fn plant_plaintext_kubeconfig(env: &TestEnv) {
@@ -197,4 +205,60 @@ fn gitlab_jobs_run_against_the_fixture() {
     assert_eq!(out.status.code(), Some(1), "{}", support::show(&out));
     let table = std::fs::read_to_string(env.fleet.join("break-glass-status.md")).unwrap();
     assert!(table.contains("| eu/dc1 | not adopted |"), "{table}");
+}
+
+/// The sharded rotation of both CI systems: every shard's command, run as a dry run with
+/// the shard the CI system fills in, plans the fixture's adopted cluster exactly once.
+#[test]
+fn sharded_rotation_jobs_cover_every_cluster_exactly_once() {
+    let github = github_scripts("break-glass-rotate.yml");
+    let [github_step] = github.as_slice() else {
+        panic!("{github:?}")
+    };
+    let workflow = yaml(&github_file("break-glass-rotate.yml"));
+    let shards = workflow["jobs"]["rotate"]["strategy"]["matrix"]["shard"]
+        .as_array()
+        .unwrap()
+        .len();
+    let gitlab = gitlab_script("break-glass-rotate");
+    let file = yaml(&ci_dir().join(GITLAB));
+    assert_eq!(
+        file["break-glass-rotate"]["parallel"].as_u64(),
+        Some(shards as u64)
+    );
+    let gitlab_step = gitlab
+        .lines()
+        .find(|l| l.contains("kube-dc bootstrap break-glass rotate"))
+        .unwrap()
+        .to_string();
+    for step in [github_step.clone(), gitlab_step] {
+        assert!(
+            step.contains("--push") && step.contains("--all --shard"),
+            "{step}"
+        );
+        let env = TestEnv::new().with_git();
+        let mut planned = 0;
+        for shard in 1..=shards {
+            let script = step
+                .replace("${{ matrix.shard }}", &shard.to_string())
+                .replace("${{ strategy.job-total }}", &shards.to_string())
+                .replace("| tee rotation.json", "")
+                .replace("--push", "--dry-run");
+            let out = step_command(&env, &script)
+                .env("INCIDENT", "INC-1")
+                .env("CI_NODE_INDEX", shard.to_string())
+                .env("CI_NODE_TOTAL", shards.to_string())
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "shard {shard}: {}",
+                support::show(&out)
+            );
+            planned += support::text(&out.stdout)
+                .matches("dry run: rotate alpha")
+                .count();
+        }
+        assert_eq!(planned, 1, "alpha planned by {planned} shards of {step}");
+    }
 }

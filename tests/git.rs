@@ -10,10 +10,12 @@ use std::sync::{Arc, Mutex};
 
 use kube_dc::fleet::{ClusterName, Fleet, Source};
 use kube_dc::git::{
-    Action, Change, CommitArgs, CommitOutcome, GitCli, PushOutcome, PushPolicy, Recorder, Repo,
+    Action, Change, CommitArgs, CommitOutcome, GitCli, Keep, Overlap, PushOutcome, PushPolicy,
+    Recorder, Repo,
 };
 use kube_dc::ui::{ColorChoice, Style, Ui};
 use support::TestEnv;
+use support::remote::git_in as run_git;
 
 const ALPHA: &str = "clusters/alpha/break-glass-kubeconfig.enc.yaml";
 const BETA: &str = "clusters/beta/break-glass-kubeconfig.enc.yaml";
@@ -113,22 +115,6 @@ fn with_remote(env: &TestEnv) -> PathBuf {
     env.git(&["remote", "add", "origin", remote.to_str().unwrap()]);
     env.git(&["push", "-q", "-u", "origin", "main"]);
     remote
-}
-
-fn run_git(env: &TestEnv, dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .env_clear()
-        .envs(env.base_env())
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 fn head(env: &TestEnv) -> String {
@@ -430,13 +416,11 @@ fn without_push_and_without_a_terminal_prints_the_exact_command() {
     );
 }
 
-#[test]
-fn a_non_fast_forward_push_is_rejected_and_the_commit_stays_local() {
-    let env = TestEnv::new().with_git();
-    let remote = with_remote(&env);
-    let other = env.dir.path().join("other-clone");
+/// Another clone of the remote with one commit of `file` pushed; returns the remote's tip.
+fn someone_else_pushes(env: &TestEnv, remote: &Path, file: &str, line: &str) -> String {
+    let other = env.dir.path().join(format!("other-clone-{}", line.len()));
     run_git(
-        &env,
+        env,
         env.dir.path(),
         &[
             "clone",
@@ -445,28 +429,140 @@ fn a_non_fast_forward_push_is_rejected_and_the_commit_stays_local() {
             other.to_str().unwrap(),
         ],
     );
-    std::fs::write(other.join("README"), "someone else\n").unwrap();
-    run_git(&env, &other, &["add", "README"]);
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(other.join(file))
+        .unwrap();
+    f.write_all(line.as_bytes()).unwrap();
+    run_git(env, &other, &["add", file]);
     run_git(
-        &env,
+        env,
         &other,
         &["commit", "-q", "-m", "someone else's change"],
     );
-    run_git(&env, &other, &["push", "-q"]);
-    let remote_tip = run_git(&env, &remote, &["rev-parse", "main"]);
-    append(&env, ALPHA, "# rotated\n");
+    run_git(env, &other, &["push", "-q"]);
+    run_git(env, remote, &["rev-parse", "main"])
+        .trim()
+        .to_string()
+}
 
+fn pushing_recorder(env: &TestEnv) -> Recorder {
+    let args = CommitArgs {
+        push: true,
+        ..CommitArgs::default()
+    };
+    recorder(env, args, PushPolicy::Push).unwrap()
+}
+
+#[test]
+fn a_push_behind_the_remote_replays_our_commit_on_top_and_forces_nothing() {
+    let env = TestEnv::new().with_git();
+    let remote = with_remote(&env);
+    let theirs = someone_else_pushes(&env, &remote, "README", "someone else\n");
+    append(&env, ALPHA, "# rotated\n");
+    let name = ClusterName::parse("alpha").unwrap();
+    let (mut ui, err) = ui();
+    let recorder = pushing_recorder(&env);
+    recorder
+        .commit(&change(&name, Action::Rotate, ALPHA), &mut ui)
+        .unwrap();
+    let outcome = recorder.push(&mut ui).unwrap();
+
+    assert!(
+        matches!(outcome, PushOutcome::Pushed { commits: 1, .. }),
+        "{outcome:?}"
+    );
+    assert!(
+        err.text()
+            .contains("replayed ours on top of them (nothing forced)"),
+        "{}",
+        err.text()
+    );
+    let tip = run_git(&env, &remote, &["rev-parse", "main"]);
+    assert_eq!(tip, run_git(&env, &env.fleet, &["rev-parse", "HEAD"]));
+    assert_eq!(
+        run_git(&env, &remote, &["rev-parse", "main~1"]).trim(),
+        theirs,
+        "their commit is kept under ours"
+    );
+    assert_eq!(
+        run_git(&env, &remote, &["log", "-1", "--format=%s", "main"]).trim(),
+        "alpha: rotate break-glass token after recovery"
+    );
+    assert!(
+        env.fleet.join("README").exists(),
+        "the work tree has their file"
+    );
+}
+
+#[test]
+fn a_file_changed_on_both_sides_lands_whole_as_the_resolver_says() {
+    for keep in [Keep::Local, Keep::Remote] {
+        let env = TestEnv::new().with_git();
+        let remote = with_remote(&env);
+        let theirs_tip = someone_else_pushes(&env, &remote, ALPHA, "# theirs\n");
+        let theirs = run_git(&env, &remote, &["show", &format!("main:{ALPHA}")]);
+        append(&env, ALPHA, "# ours\n");
+        let ours = std::fs::read_to_string(env.fleet.join(ALPHA)).unwrap();
+        let name = ClusterName::parse("alpha").unwrap();
+        let (mut ui, _) = ui();
+        let recorder = pushing_recorder(&env);
+        recorder
+            .commit(&change(&name, Action::Rotate, ALPHA), &mut ui)
+            .unwrap();
+        let mut asked = Vec::new();
+        let mut resolve = |overlaps: &[Overlap], _: &mut Ui| {
+            asked.extend(
+                overlaps
+                    .iter()
+                    .map(|o| (o.rel.clone(), o.local.clone(), o.remote.clone())),
+            );
+            Ok(overlaps.iter().map(|o| (o.rel.clone(), keep)).collect())
+        };
+        let outcome = recorder.push_resolving(&mut ui, &mut resolve).unwrap();
+
+        assert_eq!(
+            asked,
+            [(
+                ALPHA.to_string(),
+                ours.clone().into_bytes(),
+                theirs.clone().into_bytes()
+            )]
+        );
+        let landed = run_git(&env, &remote, &["show", &format!("main:{ALPHA}")]);
+        let history = run_git(&env, &remote, &["rev-list", "main"]);
+        assert!(history.contains(&theirs_tip), "their commit was lost");
+        match keep {
+            // Whole files, never a line merge of the two.
+            Keep::Local => {
+                assert_eq!(landed, ours);
+                assert!(
+                    matches!(outcome, PushOutcome::Pushed { commits: 1, .. }),
+                    "{outcome:?}"
+                );
+            }
+            Keep::Remote => {
+                assert_eq!(landed, theirs);
+                assert_eq!(outcome, PushOutcome::UpToDate);
+            }
+        }
+        assert_eq!(
+            std::fs::read_to_string(env.fleet.join(ALPHA)).unwrap(),
+            landed
+        );
+    }
+}
+
+#[test]
+fn a_conflict_nobody_resolves_is_rejected_undone_and_the_commit_stays_local() {
+    let env = TestEnv::new().with_git();
+    let remote = with_remote(&env);
+    let remote_tip = someone_else_pushes(&env, &remote, ALPHA, "# theirs\n");
+    append(&env, ALPHA, "# ours\n");
     let name = ClusterName::parse("alpha").unwrap();
     let (mut ui, _) = ui();
-    let recorder = recorder(
-        &env,
-        CommitArgs {
-            push: true,
-            ..CommitArgs::default()
-        },
-        PushPolicy::Push,
-    )
-    .unwrap();
+    let recorder = pushing_recorder(&env);
     let CommitOutcome::Committed(local) = recorder
         .commit(&change(&name, Action::Rotate, ALPHA), &mut ui)
         .unwrap()
@@ -475,12 +571,17 @@ fn a_non_fast_forward_push_is_rejected_and_the_commit_stays_local() {
     };
     let err = recorder.push(&mut ui).unwrap_err().to_string();
 
-    assert!(err.contains("rejected (non-fast-forward)"), "{err}");
-    assert!(err.contains("exist locally"), "{err}");
-    assert!(err.contains("pull --rebase"), "{err}");
+    assert!(err.contains("changed on both sides"), "{err}");
     assert!(!err.contains("--force"), "{err}");
-    assert_eq!(run_git(&env, &remote, &["rev-parse", "main"]), remote_tip);
+    assert_eq!(
+        run_git(&env, &remote, &["rev-parse", "main"]).trim(),
+        remote_tip
+    );
     assert_eq!(head(&env), local.id);
+    assert!(
+        !env.fleet.join(".git/rebase-merge").exists(),
+        "a replay was left half done"
+    );
 }
 
 #[test]

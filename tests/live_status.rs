@@ -395,6 +395,7 @@ fn assert_documented(live: &Value) {
         "invalid_since",
         "file_written_at",
         "last_session",
+        "rotation_lock",
     ];
     want.sort();
     assert_eq!(keys, want);

@@ -1,7 +1,8 @@
-//! Ctrl-C and panics during `rotate`. While no token is revoked without its replacement
-//! written, Ctrl-C stops the run at once, as it always did. Once a rotation has revoked
-//! a token, the first Ctrl-C is answered with "finishing the rotation" and the second
-//! abandons it with the command that recovers; a panic there becomes such an error too.
+//! Ctrl-C (and SIGTERM, what a cancelled CI job gets) and panics during `adopt` and
+//! `rotate`. While no token is revoked without its replacement written, a signal stops
+//! the run at once, releasing the rotation locks it holds. Once a rotation has revoked
+//! a token, the first is answered with "finishing the rotation" and the second abandons
+//! it with the command that recovers; a panic there becomes such an error too.
 //! The fleet file must never be left holding a dead token without the user being told.
 
 use std::any::Any;
@@ -13,7 +14,12 @@ use futures::FutureExt;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
+use crate::cluster::lease::Releaser;
 use crate::error::{Error, Result};
+
+/// How long an exit on a signal waits for the rotation locks to be released; a lock
+/// left behind expires by itself.
+const RELEASE_ON_EXIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Handed to every rotation of one run; `Interrupts::default()` leaves Ctrl-C alone.
 #[derive(Clone, Default)]
@@ -34,26 +40,50 @@ struct State {
     revoking: usize,
     /// Errors of rotations that ended with their token revoked, printed again on exit.
     stranded: Vec<String>,
+    /// Rotation locks to release when a signal ends the run.
+    locks: Vec<Releaser>,
 }
 
 impl Interrupts {
-    /// Catches Ctrl-C (SIGINT) from now on, for the rest of the process.
+    /// Catches Ctrl-C (SIGINT) and SIGTERM from now on, for the rest of the process.
     pub fn catch() -> Result<Interrupts> {
-        let mut sigint = signal(SignalKind::interrupt())
-            .map_err(|e| Error::failed(format!("cannot catch Ctrl-C: {e}")))?;
+        let on = |kind| {
+            signal(kind).map_err(|e| Error::failed(format!("cannot catch Ctrl-C/SIGTERM: {e}")))
+        };
+        let (mut sigint, mut sigterm) =
+            (on(SignalKind::interrupt())?, on(SignalKind::terminate())?);
         let shared = Arc::new(Shared {
             state: Mutex::default(),
             presses: watch::channel(0).0,
         });
         let listener = shared.clone();
         tokio::spawn(async move {
-            while sigint.recv().await.is_some() {
-                listener.pressed();
+            loop {
+                let (name, code) = tokio::select! {
+                    Some(()) = sigint.recv() => ("Ctrl-C", 130),
+                    Some(()) = sigterm.recv() => ("SIGTERM", 143),
+                    else => return,
+                };
+                if let Some((text, locks)) = listener.pressed(name) {
+                    let releases = futures::future::join_all(locks.iter().map(Releaser::release));
+                    let _ = tokio::time::timeout(RELEASE_ON_EXIT, releases).await;
+                    eprint!("{text}");
+                    std::process::exit(code);
+                }
             }
         });
         Ok(Interrupts {
             shared: Some(shared),
         })
+    }
+
+    /// Releases `lock` if a signal ends the run before its holder does.
+    pub fn release_on_exit(&self, lock: Releaser) {
+        if let Some(shared) = &self.shared {
+            let mut state = shared.lock();
+            state.locks.retain(|l| !l.is_released());
+            state.locks.push(lock);
+        }
     }
 
     /// Runs `work`, the part of one rotation of `cluster` from its revocation on. Refuses
@@ -120,23 +150,25 @@ impl Shared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn pressed(&self) {
+    /// A signal: while nothing is revoked, returns what to print and the locks to release
+    /// before exiting; otherwise the first says the rotations are being finished.
+    fn pressed(&self, name: &str) -> Option<(String, Vec<Releaser>)> {
         let state = self.lock();
+        // Counted before deciding: no rotation starts revoking after a signal.
+        self.presses.send_modify(|n| *n += 1);
         if state.revoking == 0 {
-            let mut text = String::from("kube-dc: interrupted (Ctrl-C)\n");
+            let mut text = format!("kube-dc: interrupted ({name})\n");
             for error in &state.stranded {
                 text += &format!("{error}\n");
             }
-            eprint!("{text}");
-            // The lock stays held: no rotation can start revoking before the exit.
-            std::process::exit(130);
+            return Some((text, state.locks.clone()));
         }
-        self.presses.send_modify(|n| *n += 1);
         if *self.presses.borrow() == 1 {
             eprintln!(
-                "kube-dc: Ctrl-C: a break-glass token is already revoked and its replacement not yet written: finishing the rotation. Press Ctrl-C again to abort (the command that recovers will be printed)."
+                "kube-dc: {name}: a break-glass token is already revoked and its replacement not yet written: finishing the rotation. Press Ctrl-C again to abort (the command that recovers will be printed)."
             );
         }
+        None
     }
 }
 

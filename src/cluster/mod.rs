@@ -6,6 +6,7 @@ mod api;
 mod carried;
 mod checks;
 mod identity;
+pub mod lease;
 mod objects;
 mod record;
 mod user_agent;

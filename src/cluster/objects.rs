@@ -13,11 +13,12 @@ use secrecy::SecretString;
 
 use super::api::{CALL_TIMEOUT, api_error, call};
 use super::carried::{Carried, MANAGED_BY_KEY};
+use super::checks::{ReadFailure, read};
 use super::identity::Identity;
 use crate::error::{Error, Result};
 
 pub(super) const FIELD_MANAGER: &str = "kube-dc";
-const MANAGED_BY: (&str, &str) = (MANAGED_BY_KEY, "kube-dc");
+pub(super) const MANAGED_BY: (&str, &str) = (MANAGED_BY_KEY, "kube-dc");
 const SA_NAME_ANNOTATION: &str = "kubernetes.io/service-account.name";
 const SA_UID_ANNOTATION: &str = "kubernetes.io/service-account.uid";
 const TOKEN_SECRET_TYPE: &str = "kubernetes.io/service-account-token";
@@ -223,11 +224,17 @@ pub async fn wait_for_token(
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &id.namespace);
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        let secret = call(
-            &format!("reading Secret {}/{}", id.namespace, id.secret),
-            secrets.get_opt(&id.secret),
-        )
-        .await?;
+        let what = format!("reading Secret {}/{}", id.namespace, id.secret);
+        let secret = match read(&what, secrets.get_opt(&id.secret)).await {
+            Ok(secret) => secret,
+            // An apiserver restarting (an upgrade, a crash) may answer again within the
+            // wait: keep polling until its end.
+            Err(ReadFailure::Unreachable(_)) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(POLL_INTERVAL).await;
+                continue;
+            }
+            Err(ReadFailure::Unreachable(e) | ReadFailure::Failed(e)) => return Err(e),
+        };
         if let Some(minted) = secret
             .and_then(filled_token)
             .filter(|m| Some(m.uid.as_str()) != previous_uid)

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::write_out;
 use crate::breakglass::mint::{Outcome, Target, admin_context};
 use crate::cluster::AdminAccess;
+use crate::cluster::lease::WaitPolicy;
 use crate::error::Result;
 use crate::fleet::Cluster;
 use crate::git::{Action, CommitArgs};
@@ -34,6 +35,11 @@ pub struct AccessArgs {
     /// Print the manifest and every action; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// When another run holds the cluster's rotation lock (Lease break-glass-rotation in the
+    /// break-glass namespace), wait for it (default 10m) instead of failing at once. A lock
+    /// whose holder died expires 30s after its last renewal.
+    #[arg(long, value_name = "DURATION", num_args = 0..=1, require_equals = true, default_missing_value = "10m", value_parser = input::lock_wait)]
+    pub wait_lock: Option<Duration>,
     #[command(flatten)]
     pub git: CommitArgs,
 }
@@ -60,7 +66,11 @@ impl AccessArgs {
         admin: AdminAccess,
         server: Option<ServerUrl>,
     ) -> Result<Target> {
-        Target::new(cluster, admin, server, self.timeout, !self.no_verify)
+        let mut target = Target::new(cluster, admin, server, self.timeout, !self.no_verify)?;
+        target.lock_wait = WaitPolicy {
+            up_to: self.wait_lock,
+        };
+        Ok(target)
     }
 }
 

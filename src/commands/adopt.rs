@@ -4,6 +4,7 @@
 use super::access::{AccessArgs, report_written};
 use super::progress::StderrProgress;
 use super::write_out;
+use crate::breakglass::interrupt::Interrupts;
 use crate::breakglass::mint::{Commits, Outcome, Target, admin, plan, record};
 use crate::error::Result;
 use crate::fleet::Fleet;
@@ -27,10 +28,12 @@ pub struct AdoptArgs {
 
 pub async fn run(fleet: &Fleet, args: &AdoptArgs, ui: &mut Ui) -> Result<()> {
     let cluster = fleet.cluster(&args.cluster)?;
-    let target = args.access.target(cluster, args.server.clone(), true)?;
+    let mut target = args.access.target(cluster, args.server.clone(), true)?;
     if args.access.dry_run {
         return write_out(ui, &plan::admin(Action::Adopt, &target).await?);
     }
+    // A Ctrl-C or SIGTERM releases the rotation lock before the exit.
+    target.interrupts = Interrupts::catch()?;
     let recorder = args.access.git.recorder(fleet)?;
     let sops = Sops::locate(fleet.root()).await?;
     let progress = StderrProgress::new(ui.err_style);
@@ -42,6 +45,7 @@ pub async fn run(fleet: &Fleet, args: &AdoptArgs, ui: &mut Ui) -> Result<()> {
     let commits = Commits::default();
     record(
         &recorder,
+        &sops,
         Action::Adopt,
         &[(&target, &outcome)],
         commits,

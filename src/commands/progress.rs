@@ -31,6 +31,7 @@ pub fn describe(step: &Step, style: Style) -> String {
         Step::Sealing { file } => format!("encrypting to {file}"),
         Step::Warning(message) => format!("{} {message}", style.yellow("warning:")),
         Step::SelfRotation(stage) => stage.to_string(),
+        Step::Lock(note) => note.clone(),
     }
 }
 

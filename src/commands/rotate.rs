@@ -13,6 +13,7 @@ use crate::breakglass::mint::{
 };
 use crate::cluster::AdminAccess;
 use crate::error::{Context as _, Error, Result};
+use crate::fleet::shard::Shard;
 use crate::fleet::{Cluster, ClusterName, Fleet};
 use crate::git::Action;
 use crate::input::{self, ServerUrl};
@@ -31,6 +32,11 @@ pub struct RotateArgs {
     /// Rotate every cluster that has a break-glass file.
     #[arg(long, conflicts_with = "clusters")]
     pub all: bool,
+    /// Rotate only shard I of N of the selected clusters (1 <= I <= N), for N CI runners
+    /// that share the work: each cluster falls in exactly one shard, by a hash of its name,
+    /// so adding a cluster never moves another. An empty shard is not an error.
+    #[arg(long, value_name = "I/N", value_parser = Shard::parse)]
+    pub shard: Option<Shard>,
     /// How many clusters to rotate at once.
     #[arg(long, short, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
@@ -81,7 +87,17 @@ impl RotateArgs {
 }
 
 pub async fn run(fleet: &Fleet, args: &RotateArgs, ui: &mut Ui) -> Result<u8> {
-    let clusters = batch::select(fleet, &args.clusters, args.all)?;
+    let mut clusters = batch::select(fleet, &args.clusters, args.all)?;
+    if let Some(shard) = args.shard {
+        let selected = clusters.len();
+        clusters.retain(|c| shard.contains(c.name()));
+        if clusters.is_empty() {
+            ui.warn(&format!(
+                "shard {shard} holds none of the {selected} selected cluster(s): nothing to rotate"
+            ));
+            return Ok(0);
+        }
+    }
     if args.server.is_some() && clusters.len() != 1 {
         return Err(Error::usage(
             "--server names one apiserver: use it with one cluster",
@@ -161,6 +177,7 @@ async fn rotate_one(fleet: &Fleet, target: Target, args: &RotateArgs, ui: &mut U
     }
     record(
         &recorder,
+        &sops,
         Action::Rotate,
         &[(&target, &outcome)],
         args.commits(),
@@ -205,7 +222,7 @@ async fn rotate_many(
         .collect();
     // Rotations finish in any order; commits (and a single commit's list) follow the names.
     done.sort_by(|a, b| a.0.cluster.name().cmp(b.0.cluster.name()));
-    let commit_error = record(&recorder, Action::Rotate, &done, args.commits(), ui).err();
+    let commit_error = record(&recorder, &sops, Action::Rotate, &done, args.commits(), ui).err();
     let results = batch::summarize(&outcomes, unusable);
     render(&results, args.output, ui)?;
     if let Some(e) = commit_error {

@@ -52,6 +52,7 @@ mod push;
 mod record;
 mod repo;
 mod state;
+mod sync;
 mod tree_paths;
 
 pub(crate) use tree_paths::TreePaths;
@@ -59,6 +60,7 @@ pub(crate) use tree_paths::TreePaths;
 pub use cli::GitCli;
 pub use message::{Action, Change, MessageTemplate, combined_message};
 pub use push::{PushPlan, PushPolicy};
-pub use record::{CommitArgs, PushOutcome, Recorder};
+pub use record::{CommitArgs, PUSH_ATTEMPTS, PushOutcome, Recorder, Resolve};
 pub use repo::{CommitInfo, CommitOutcome, Repo};
 pub use state::{Head, PathState, Tracking};
+pub use sync::{Keep, Overlap};

@@ -115,26 +115,32 @@ impl Repo {
 
     /// Pushes (fast-forward only: never `--force`).
     pub fn push(&self, plan: &PushPlan) -> Result<()> {
+        match self.try_push(plan)? {
+            None => Ok(()),
+            Some(said) => Err(rejected(plan, &said)),
+        }
+    }
+
+    /// Pushes; `Some(what git said)` when the remote refused a non-fast-forward.
+    pub fn try_push(&self, plan: &PushPlan) -> Result<Option<String>> {
         let refspec = plan.refspec();
         let out = self.git.run(
             &self.workdir,
             &["push", "--porcelain", &plan.remote, &refspec],
         )?;
         if out.status.success() {
-            return Ok(());
+            return Ok(None);
         }
         let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
-        let here = quote(&plan.workdir);
-        if text.contains("[rejected]")
-            || text.contains("non-fast-forward")
-            || text.contains("fetch first")
-        {
-            return Err(Error::failed(format!(
-                "push to {} was rejected (non-fast-forward): the remote has commits this clone does not; your commit(s) exist locally and nothing was forced\ngit said:\n{}",
-                plan.target(),
-                said(&out)
-            ))
-            .with_hint(format!("integrate the remote's commits, then push: git -C {here} pull --rebase && {}", plan.command())));
+        // Also a push that lost a race inside the remote: it moved while we pushed.
+        let moved = [
+            "[rejected]",
+            "non-fast-forward",
+            "fetch first",
+            "cannot lock ref",
+        ];
+        if moved.iter().any(|m| text.contains(m)) {
+            return Ok(Some(said(&out)));
         }
         Err(Error::failed(format!(
             "git push to {} failed; your commit(s) exist locally\ngit said:\n{}",
@@ -143,6 +149,19 @@ impl Repo {
         ))
         .with_hint(format!("fix the cause above, then run: {}", plan.command())))
     }
+}
+
+/// A non-fast-forward rejection that kube-dc did not (or could not) integrate.
+pub(super) fn rejected(plan: &PushPlan, said: &str) -> Error {
+    let here = quote(&plan.workdir);
+    Error::failed(format!(
+        "push to {} was rejected (non-fast-forward): the remote has commits this clone does not; your commit(s) exist locally and nothing was forced\ngit said:\n{said}",
+        plan.target(),
+    ))
+    .with_hint(format!(
+        "integrate the remote's commits, then push: git -C {here} pull --rebase && {}",
+        plan.command()
+    ))
 }
 
 /// Asks a yes/no question; anything but `y`/`yes` (or end of input) is no.

@@ -4,12 +4,14 @@ use std::io::Write;
 
 use chrono::Utc;
 
+use std::collections::BTreeMap;
+
 use super::cli::GitCli;
 use super::message::{Change, MessageTemplate, combined_message};
-use super::push::PushPolicy;
-use super::push::confirm;
+use super::push::{PushPlan, PushPolicy, confirm, rejected};
 use super::repo::{CommitOutcome, Repo};
-use crate::error::Result;
+use super::sync::{Keep, Overlap};
+use crate::error::{Error, Result};
 use crate::fleet::Fleet;
 use crate::fleet_settings::{self, FleetSettings};
 use crate::ui::Ui;
@@ -137,12 +139,26 @@ impl Recorder {
     }
 
     /// Pushes the branch as the policy says. Without `--push`, having nowhere to push
-    /// (detached HEAD, no upstream) is a warning; with it, an error.
+    /// (detached HEAD, no upstream) is a warning; with it, an error. A remote that moved
+    /// on is an error here; [`Recorder::push_resolving`] integrates it.
     pub fn push(&self, ui: &mut Ui) -> Result<PushOutcome> {
+        self.push_resolving(ui, &mut |overlaps, _| {
+            let files: Vec<&str> = overlaps.iter().map(|o| o.rel.as_str()).collect();
+            Err(Error::failed(format!(
+                "{} changed on both sides",
+                files.join(", ")
+            )))
+        })
+    }
+
+    /// [`Recorder::push`], and when the remote has moved on: fetch, replay our commits onto
+    /// it and push again, at most [`PUSH_ATTEMPTS`] times, never forcing. `resolve` says,
+    /// for the files both sides changed, whose whole version lands.
+    pub fn push_resolving(&self, ui: &mut Ui, resolve: Resolve<'_>) -> Result<PushOutcome> {
         let Some(repo) = &self.repo else {
             return Ok(PushOutcome::NotPushed);
         };
-        let plan = match repo.push_plan() {
+        let mut plan = match repo.push_plan() {
             Ok(plan) => plan,
             Err(e) if self.policy == PushPolicy::Push => return Err(e),
             Err(e) => {
@@ -169,16 +185,62 @@ impl Recorder {
             );
             return Ok(PushOutcome::NotPushed);
         }
-        repo.push(&plan)?;
+        for attempt in 1..=PUSH_ATTEMPTS {
+            let Some(said) = repo.try_push(&plan)? else {
+                let _ = writeln!(
+                    ui.err,
+                    "pushed {} commit(s) to {}",
+                    plan.commits,
+                    plan.target()
+                );
+                return Ok(PushOutcome::Pushed {
+                    commits: plan.commits,
+                    target: plan.target(),
+                });
+            };
+            if attempt == PUSH_ATTEMPTS {
+                return Err(rejected(
+                    &plan,
+                    &format!(
+                        "{said}\n(gave up after {PUSH_ATTEMPTS} attempts: the remote kept moving)"
+                    ),
+                ));
+            }
+            plan = integrate(repo, &plan, ui, resolve)?;
+            if plan.commits == 0 {
+                return Ok(PushOutcome::UpToDate);
+            }
+        }
+        Err(rejected(&plan, "the remote kept moving"))
+    }
+}
+
+/// How many times a push is tried when the remote keeps moving.
+pub const PUSH_ATTEMPTS: usize = 5;
+
+/// Decides, for files both our commits and the remote's changed, whose version lands.
+pub type Resolve<'a> = &'a mut dyn FnMut(&[Overlap], &mut Ui) -> Result<BTreeMap<String, Keep>>;
+
+/// Fetches, replays our commits onto the remote's and says what happened; the new plan.
+fn integrate(repo: &Repo, plan: &PushPlan, ui: &mut Ui, resolve: Resolve<'_>) -> Result<PushPlan> {
+    repo.fetch(plan)?;
+    let overlaps = repo.overlaps(plan)?;
+    let keep = match overlaps.is_empty() {
+        true => BTreeMap::new(),
+        false => resolve(&overlaps, ui)?,
+    };
+    let dropped = repo.replay_onto_upstream(plan, &keep)?;
+    let _ = writeln!(
+        ui.err,
+        "{} had new commits: replayed ours on top of them (nothing forced)",
+        plan.target()
+    );
+    if !dropped.is_empty() {
         let _ = writeln!(
             ui.err,
-            "pushed {} commit(s) to {}",
-            plan.commits,
-            plan.target()
+            "dropped our commit(s) {} (superseded by the remote's; still in the reflog)",
+            dropped.join(", ")
         );
-        Ok(PushOutcome::Pushed {
-            commits: plan.commits,
-            target: plan.target(),
-        })
     }
+    repo.push_plan()
 }

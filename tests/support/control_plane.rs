@@ -272,6 +272,72 @@ impl ControlPlane {
         String::from_utf8(token).expect("a UTF-8 token")
     }
 
+    /// SIGKILLs kube-apiserver and starts it again with the same command line, as up.sh
+    /// starts it (its own session, log appended, pid recorded for down.sh and the
+    /// watchdog); returns once it answers /readyz again. `between` runs while it is down.
+    pub fn restart_apiserver(&self, between: impl FnOnce()) {
+        let pids = self.dir.join("pids");
+        let pid = parse_pids(&fs::read_to_string(&pids).unwrap())
+            .into_iter()
+            .rev()
+            .find(|(name, pid)| name == "kube-apiserver" && pid_alive(*pid))
+            .expect("a running kube-apiserver")
+            .1;
+        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+        let argv: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let status = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        while pid_alive(pid) {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        between();
+        let log = || {
+            fs::OpenOptions::new()
+                .append(true)
+                .open(self.dir.join("logs/kube-apiserver.log"))
+                .unwrap()
+        };
+        let mut child = Command::new("setsid")
+            .args(&argv)
+            .stdin(Stdio::null())
+            .stdout(log())
+            .stderr(log())
+            .spawn()
+            .unwrap();
+        let mut record = fs::OpenOptions::new().append(true).open(&pids).unwrap();
+        std::io::Write::write_all(
+            &mut record,
+            format!("kube-apiserver {}\n", child.id()).as_bytes(),
+        )
+        .unwrap();
+        // Reaped when down.sh (or the watchdog) stops it.
+        std::thread::spawn(move || child.wait());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let ready = self
+                .kubectl(self.admin_kubeconfig())
+                .args(["get", "--raw", "/readyz"])
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if ready {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "kube-apiserver did not come back:\n{}",
+                self.log_tail()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+
     /// The last lines of every log, for failure messages.
     pub fn log_tail(&self) -> String {
         let mut s = String::new();

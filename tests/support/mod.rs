@@ -9,7 +9,10 @@ use std::process::Command;
 pub const FIXTURE_KEY: &str = "TEST-ONLY-age-key.txt";
 
 pub mod canary;
+pub mod fault_proxy;
 pub mod full_disk;
+pub mod many_clusters;
+pub mod remote;
 pub mod running;
 pub mod schema;
 
@@ -419,5 +422,32 @@ impl TestEnv {
         std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
             .unwrap();
         path
+    }
+}
+
+impl TestEnv {
+    /// The token in an encrypted break-glass kubeconfig (e.g. a file from another clone or
+    /// from the remote), decrypted with the real sops outside the fleet. For comparisons
+    /// only: never print it.
+    pub fn token_in_ciphertext(&self, ciphertext: &[u8]) -> String {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let path = self.dir.path().join(format!(
+            "compare-{}.enc.yaml",
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::write(&path, ciphertext).unwrap();
+        let out = self
+            .sops_cmd()
+            .args(["decrypt", "--input-type", "yaml", "--output-type", "yaml"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert!(out.status.success(), "sops decrypt: {}", text(&out.stderr));
+        text(&out.stdout)
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("token: ").map(String::from))
+            .expect("a token in the decrypted kubeconfig")
     }
 }

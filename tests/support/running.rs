@@ -32,6 +32,10 @@ impl Running {
         Running { child, stderr }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Everything it printed on stderr so far.
     pub fn said(&self) -> String {
         self.stderr.lock().unwrap().clone()

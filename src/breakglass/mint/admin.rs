@@ -2,12 +2,16 @@
 //! and seal it into the fleet. Async and free of global state so many clusters can run at
 //! once; progress goes through [`Progress`], never straight to the terminal.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use super::progress::{Progress, Step};
+use super::rotation_lock;
 use super::steps::{self, framed, refused};
 use super::target::{Outcome, Target};
 use crate::atomic;
 use crate::breakglass::sealed_file;
 use crate::breakglass::session::{SESSION_CLUSTER_ENV, SESSION_ENV};
+use crate::cluster::lease::Lock;
 use crate::cluster::{self, Carried, Connection, MintedToken};
 use crate::cluster_config::EXTERNAL_URL_KEY;
 use crate::error::{Error, Result};
@@ -20,22 +24,26 @@ use crate::sops::Sops;
 pub async fn adopt(sops: &Sops, target: &Target, progress: &dyn Progress) -> Result<Outcome> {
     let name = target.cluster.name();
     let conn = connect(sops, target, progress).await?;
+    // The URL is checked before anything touches the cluster, the lock included.
     let server = resolve_server(sops, target, &conn, progress).await?;
-    progress.step(name, Step::Applying);
-    let carried = Carried::read(&conn.client, &target.identity).await?;
-    cluster::apply(&conn.client, &target.identity, &carried).await?;
-    progress.step(name, Step::WaitingForToken);
-    let minted =
-        cluster::wait_for_token(&conn.client, &target.identity, None, target.token_timeout).await?;
-    let url = server.to_string();
-    if super::up_to_date::holds(sops, &target.cluster, &url, &minted).await {
-        return Ok(Outcome {
-            server: url,
-            secret_uid: minted.uid,
-            written: false,
-        });
-    }
-    steps::finish(sops, target, server, minted, progress).await
+    rotation_lock::holding(&conn.client, target, "adopt", progress, async |_| {
+        progress.step(name, Step::Applying);
+        let carried = Carried::read(&conn.client, &target.identity).await?;
+        cluster::apply(&conn.client, &target.identity, &carried).await?;
+        progress.step(name, Step::WaitingForToken);
+        let timeout = target.token_timeout;
+        let minted = cluster::wait_for_token(&conn.client, &target.identity, None, timeout).await?;
+        let url = server.to_string();
+        if super::up_to_date::holds(sops, &target.cluster, &url, &minted).await {
+            return Ok(Outcome {
+                server: url,
+                secret_uid: minted.uid,
+                written: false,
+            });
+        }
+        steps::finish(sops, target, server, minted, progress).await
+    })
+    .await
 }
 
 /// Revokes the token (deletes its Secret and ServiceAccount), re-applies, waits for a
@@ -47,22 +55,44 @@ pub async fn rotate(sops: &Sops, target: &Target, progress: &dyn Progress) -> Re
     let conn = connect(sops, target, progress).await?;
     refuse_self_revocation(&conn, target).await?;
     let server = resolve_server(sops, target, &conn, progress).await?;
+    rotation_lock::holding(&conn.client, target, "rotate", progress, async |lock| {
+        rotate_locked(sops, target, &conn, server, lock, progress).await
+    })
+    .await
+}
+
+/// [`rotate`] once the cluster's rotation lock is ours.
+async fn rotate_locked(
+    sops: &Sops,
+    target: &Target,
+    conn: &Connection,
+    server: ServerUrl,
+    lock: &Lock,
+    progress: &dyn Progress,
+) -> Result<Outcome> {
     let old = cluster::current_token(&conn.client, &target.identity).await?;
     if let (Some(old), true) = (&old, target.verify) {
         check_server_before_revoking(target, &server, old, progress).await?;
     }
     check_writable(&target.cluster)?;
+    lock.confirm().await?;
+    // Whether the apiserver confirmed the revocation: a failure while it was being sent
+    // (a cut network) may or may not have revoked the token, and must say so.
+    let revoked = AtomicBool::new(false);
     let after_revoke = async {
-        let minted = steps::remint(&conn.client, target, old.as_ref(), progress).await?;
+        let carried = steps::revoke(&conn.client, target, progress).await?;
+        revoked.store(true, Ordering::SeqCst);
+        let minted =
+            steps::mint_again(&conn.client, target, &carried, old.as_ref(), progress).await?;
         steps::finish(sops, target, server, minted, progress).await
     };
     let stranded = |e| match &old {
-        Some(_) => revoked_error(e, target),
         None => e,
+        Some(_) => revoked_error(e, target, revoked.load(Ordering::SeqCst)),
     };
     target
         .interrupts
-        .after_revoking(name.as_str(), after_revoke, stranded)
+        .after_revoking(target.cluster.name().as_str(), after_revoke, stranded)
         .await
 }
 
@@ -241,7 +271,15 @@ async fn refuse_self_revocation(conn: &Connection, target: &Target) -> Result<()
     Ok(())
 }
 
-fn revoked_error(e: Error, target: &Target) -> Error {
+/// The error of a rotation that failed after (`confirmed`) or while revoking the old token.
+fn revoked_error(e: Error, target: &Target, confirmed: bool) -> Error {
+    let (old_token, fleet) = match confirmed {
+        true => ("is ALREADY REVOKED", "has no"),
+        false => (
+            "may or may not be revoked (its deletion was sent, not confirmed)",
+            "may have no",
+        ),
+    };
     let mut command = format!(
         "kube-dc bootstrap break-glass adopt {}",
         quote(target.cluster.name().as_str())
@@ -257,7 +295,7 @@ fn revoked_error(e: Error, target: &Target) -> Error {
         command.push_str(&format!(" --server {}", quote(server.as_str())));
     }
     Error::failed(format!(
-        "{}\nThe old break-glass token of {} is ALREADY REVOKED and {} still holds it: the fleet has no working break-glass credential for this cluster.",
+        "{}\nThe old break-glass token of {} {old_token}, and {} still holds it: the fleet {fleet} working break-glass credential for this cluster.",
         e.message(),
         target.cluster.name(),
         target.cluster.break_glass_rel()

@@ -5,16 +5,20 @@
 //!   [`strategy`] picks one of the two;
 //! - [`steps`]: what both share (preflight, revoke and re-mint, verify, seal);
 //! - [`target`]: one cluster and how it is reached; [`progress`]: what a run reports;
-//! - [`plan`]: `--dry-run` of either strategy; [`record`]: committing the written files;
+//! - [`plan`]: `--dry-run` of either strategy; [`record`]: committing the written files,
+//!   [`landing`]: which break-glass file lands when pushes meet;
+//! - [`rotation_lock`]: the cluster's rotation lock around each strategy;
 //! - `up_to_date`: whether adopt's file already holds the cluster's credential.
 //!
 //! The files import each other without cycles (tests/module_cycles.rs checks it): the
 //! strategies use the steps, never one another; this file only re-exports.
 
 pub mod admin;
+pub mod landing;
 pub mod plan;
 pub mod progress;
 pub mod record;
+pub mod rotation_lock;
 pub mod self_rotation;
 pub mod steps;
 pub mod strategy;

@@ -26,6 +26,8 @@ pub enum Step {
     Warning(String),
     /// A stage of `rotate --via break-glass`, announced before it runs.
     SelfRotation(Stage),
+    /// Waiting for the cluster's rotation lock, or taking over one left behind.
+    Lock(String),
 }
 
 pub trait Progress: Send + Sync {

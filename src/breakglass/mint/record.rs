@@ -2,11 +2,13 @@
 //! flags say. A rotation's commit lists the `use` sessions it closes, which are then
 //! marked reviewed in the journal so that no later commit repeats them.
 
+use super::landing;
 use super::target::{Outcome, Target};
 use crate::breakglass::audit::journal::Journal;
 use crate::error::Result;
 use crate::fleet::Cluster;
 use crate::git::{self, Action, CommitOutcome, Recorder};
+use crate::sops::Sops;
 use crate::ui::Ui;
 
 /// How the written files go into Git.
@@ -20,6 +22,7 @@ pub struct Commits<'a> {
 /// Commits the written files (only them), then pushes once, as the git flags say.
 pub fn record(
     recorder: &Recorder,
+    sops: &Sops,
     action: Action,
     done: &[(&Target, &Outcome)],
     commits: Commits,
@@ -59,7 +62,11 @@ pub fn record(
             review.close(&outcome, ui);
         }
     }
-    recorder.push(ui).map(|_| ())
+    // A push that meets others: the clusters decide which break-glass file lands.
+    let targets: Vec<&Target> = done.iter().map(|(t, _)| *t).collect();
+    let mut resolve =
+        |overlaps: &[git::Overlap], ui: &mut Ui| landing::decide_all(sops, &targets, overlaps, ui);
+    recorder.push_resolving(ui, &mut resolve).map(|_| ())
 }
 
 /// The `use` sessions a rotation's commit lists: those of its cluster no commit listed yet.

@@ -18,10 +18,12 @@
 use kube::Client;
 
 use super::progress::{Progress, Stage, Step};
+use super::rotation_lock;
 use super::steps::{self, framed};
 use super::target::{Outcome, Target};
 use crate::breakglass::sealed_file;
 use crate::cluster;
+use crate::cluster::lease::Lock;
 use crate::error::{Error, Result};
 use crate::input::ServerUrl;
 use crate::kubeconfig::{self, BreakGlassCredential};
@@ -38,7 +40,25 @@ pub async fn rotate(sops: &Sops, target: &Target, progress: &dyn Progress) -> Re
     let user = cluster::whoami(&client)
         .await
         .map_err(|e| unusable_file(e, target))?;
-    let server = target.server.clone().unwrap_or(current);
+    let command = "rotate --via break-glass";
+    rotation_lock::holding(&client, target, command, progress, async |lock| {
+        let server = target.server.clone().unwrap_or(current);
+        rotate_locked(sops, target, &client, &user, server, lock, progress).await
+    })
+    .await
+}
+
+/// Stages 2 to 6, once the cluster's rotation lock is ours.
+async fn rotate_locked(
+    sops: &Sops,
+    target: &Target,
+    client: &Client,
+    user: &str,
+    server: ServerUrl,
+    lock: &Lock,
+    progress: &dyn Progress,
+) -> Result<Outcome> {
+    let name = target.cluster.name();
     let stand_in = target.identity.temporary();
     if user == stand_in.username() {
         let file = target.cluster.break_glass_rel();
@@ -49,7 +69,7 @@ pub async fn rotate(sops: &Sops, target: &Target, progress: &dyn Progress) -> Re
             )),
         );
     } else if user == target.identity.username() {
-        swap_in_stand_in(sops, target, &client, &server, progress)
+        swap_in_stand_in(sops, target, client, &server, progress)
             .await
             .map_err(|e| framed(e, "self-rotation stopped before revoking anything".into()))?;
     } else {
@@ -61,11 +81,11 @@ pub async fn rotate(sops: &Sops, target: &Target, progress: &dyn Progress) -> Re
         ))
         .with_hint(admin_rotation_hint(target)));
     }
-    let outcome = replace(sops, target, server, progress)
+    let outcome = replace(sops, target, server, lock, progress)
         .await
         .map_err(|e| stand_in_kept(e, target))?;
     progress.step(name, Step::SelfRotation(Stage::RemoveStandIn));
-    remove_stand_in(sops, target)
+    remove_stand_in(sops, target, lock)
         .await
         .map_err(|e| stand_in_left(e, target))?;
     Ok(outcome)
@@ -102,10 +122,14 @@ async fn replace(
     sops: &Sops,
     target: &Target,
     server: ServerUrl,
+    lock: &Lock,
     progress: &dyn Progress,
 ) -> Result<Outcome> {
     progress.step(target.cluster.name(), Step::SelfRotation(Stage::Replace));
     let (client, _) = from_file(sops, target).await?;
+    // The lock is renewed with the stand-in's login: the one it was taken with is revoked next.
+    lock.use_client(client.clone());
+    lock.confirm().await?;
     let old = cluster::current_token(&client, &target.identity).await?;
     let minted = steps::remint(&client, target, old.as_ref(), progress).await?;
     progress.step(target.cluster.name(), Step::SelfRotation(Stage::SealNew));
@@ -113,8 +137,9 @@ async fn replace(
 }
 
 /// Stage 6, with the new credential from the file.
-async fn remove_stand_in(sops: &Sops, target: &Target) -> Result<()> {
+async fn remove_stand_in(sops: &Sops, target: &Target, lock: &Lock) -> Result<()> {
     let (client, _) = from_file(sops, target).await?;
+    lock.use_client(client.clone());
     cluster::remove(&client, &target.identity.temporary()).await
 }
 

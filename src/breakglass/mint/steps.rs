@@ -1,6 +1,8 @@
 //! The steps adopt, admin rotation and self-rotation share: the fleet-side preflight,
 //! revoking and minting a token, verifying a credential against the cluster and sealing it.
 
+use std::time::Duration;
+
 use kube::Client;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -23,13 +25,31 @@ pub async fn remint(
     old: Option<&MintedToken>,
     progress: &dyn Progress,
 ) -> Result<MintedToken> {
-    let name = target.cluster.name();
+    let carried = revoke(client, target, progress).await?;
+    mint_again(client, target, &carried, old, progress).await
+}
+
+/// Deletes the token Secret and the ServiceAccount of `target.identity`, returning the
+/// labels and annotations of other tools (the Go kube-dc) to put back on the new objects.
+pub async fn revoke(client: &Client, target: &Target, progress: &dyn Progress) -> Result<Carried> {
     // Read first: the revocation deletes the objects and their labels.
     let carried = Carried::read(client, &target.identity).await?;
-    progress.step(name, Step::Revoking);
+    progress.step(target.cluster.name(), Step::Revoking);
     cluster::revoke(client, &target.identity).await?;
+    Ok(carried)
+}
+
+/// Re-applies after [`revoke`] (with what it carried) and waits for a token other than `old`.
+pub async fn mint_again(
+    client: &Client,
+    target: &Target,
+    carried: &Carried,
+    old: Option<&MintedToken>,
+    progress: &dyn Progress,
+) -> Result<MintedToken> {
+    let name = target.cluster.name();
     progress.step(name, Step::Applying);
-    cluster::apply(client, &target.identity, &carried).await?;
+    cluster::apply(client, &target.identity, carried).await?;
     progress.step(name, Step::WaitingForToken);
     let old_uid = old.map(|o| o.uid.as_str());
     let minted =
@@ -145,7 +165,7 @@ pub async fn verify(
     let client = cluster::connect_with(kubeconfig::build(name, credential))
         .await
         .map_err(with_hint)?;
-    let user = cluster::whoami(&client).await.map_err(with_hint)?;
+    let user = authenticated(&client).await.map_err(with_hint)?;
     if user != id.username() {
         return Err(Error::failed(format!(
             "it authenticates as {user:?}, not {}",
@@ -162,6 +182,23 @@ pub async fn verify(
         )));
     }
     Ok(client)
+}
+
+/// How long a rejection of a token minted a moment ago is retried: the apiserver
+/// authenticates it against its cache of ServiceAccounts, which may not have the
+/// re-created account yet (seen under load by bench/soak.sh).
+const FRESH_TOKEN_GRACE: Duration = Duration::from_secs(10);
+
+/// Who the apiserver says the client is, retrying a rejection for [`FRESH_TOKEN_GRACE`].
+async fn authenticated(client: &Client) -> Result<String> {
+    let deadline = tokio::time::Instant::now() + FRESH_TOKEN_GRACE;
+    while tokio::time::Instant::now() < deadline {
+        if let Some(user) = cluster::whoami_unless_rejected(client).await? {
+            return Ok(user);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    cluster::whoami(client).await
 }
 
 /// Prefixes what a failed check means to the error, keeping its hint.

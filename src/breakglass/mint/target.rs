@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::breakglass::interrupt::Interrupts;
+use crate::cluster::lease::WaitPolicy;
 use crate::cluster::{AdminAccess, Identity};
 use crate::error::{Error, Result};
 use crate::fleet::Cluster;
@@ -22,6 +23,8 @@ pub struct Target {
     pub identity: Identity,
     /// Ctrl-C handling of the run this target belongs to.
     pub interrupts: Interrupts,
+    /// What to do when another run holds the cluster's rotation lock.
+    pub lock_wait: WaitPolicy,
 }
 
 impl Target {
@@ -43,6 +46,7 @@ impl Target {
             verify,
             identity,
             interrupts: Interrupts::default(),
+            lock_wait: WaitPolicy::default(),
         })
     }
 }

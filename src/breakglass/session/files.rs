@@ -62,7 +62,7 @@ impl ProcessId {
     }
 
     /// The same process still runs (a zombie runs no code and counts as gone).
-    fn is_alive(&self) -> bool {
+    pub fn is_alive(&self) -> bool {
         match (self.start, start_time(self.pid)) {
             (Some(wanted), now) => now == Some(wanted),
             (None, Some(_)) => true,
@@ -70,7 +70,7 @@ impl ProcessId {
         }
     }
 
-    fn encode(&self) -> String {
+    pub fn encode(&self) -> String {
         let mut buf = [0u8; ENCODED_MAX];
         let len = self.encode_into(&mut buf);
         String::from_utf8_lossy(buf.get(..len).unwrap_or_default()).into_owned()
@@ -89,7 +89,7 @@ impl ProcessId {
     }
 
     /// `<pid>.<start>`, or `<pid>` alone.
-    fn decode(text: &str) -> Option<ProcessId> {
+    pub fn decode(text: &str) -> Option<ProcessId> {
         let (pid, start) = match text.split_once('.') {
             Some((pid, start)) => (pid, Some(start.parse().ok()?)),
             None => (text, None),

@@ -24,6 +24,7 @@ use tokio::task::JoinSet;
 
 use crate::breakglass::audit::{Session, record};
 use crate::breakglass::mint::admin_context;
+use crate::cluster::lease::{self, LockInfo};
 use crate::cluster::{self, AdminAccess, Identity, LAST_USED_LABEL, LiveObjects, ReadFailure};
 use crate::error::Error;
 use crate::fleet::Cluster;
@@ -106,6 +107,8 @@ pub struct LiveStatus {
     pub file_written_at: Option<DateTime<Utc>>,
     /// The latest `use` session, from the ServiceAccount's annotation (see `audit::record`).
     pub last_session: Option<Session>,
+    /// The cluster's rotation lock, while a run holds it (`null` when free).
+    pub rotation_lock: Option<LockInfo>,
 }
 
 /// What to look up for one cluster.
@@ -166,11 +169,14 @@ async fn inspect(query: &Query, access: &Access) -> LiveStatus {
         Err(e) => return live.failed(LiveState::Error, &e),
     };
     live.context = Some(conn.context);
-    match cluster::read_objects(&conn.client, &identity).await {
+    let live = match cluster::read_objects(&conn.client, &identity).await {
         Ok(objects) => live.observe(&Observed::from(objects), &identity, query),
-        Err(ReadFailure::Unreachable(e)) => live.failed(LiveState::Unreachable, &e),
-        Err(ReadFailure::Failed(e)) => live.failed(LiveState::Error, &e),
-    }
+        Err(ReadFailure::Unreachable(e)) => return live.failed(LiveState::Unreachable, &e),
+        Err(ReadFailure::Failed(e)) => return live.failed(LiveState::Error, &e),
+    };
+    // Extra information: a login that may not read Leases still gets its report.
+    let lock = lease::inspect(&conn.client, &identity.namespace).await;
+    live.locked(lock.ok().flatten())
 }
 
 impl LiveStatus {
@@ -190,7 +196,22 @@ impl LiveStatus {
             invalid_since: None,
             file_written_at: query.file_written_at,
             last_session: None,
+            rotation_lock: None,
         }
+    }
+
+    /// A held lock means a rotation is under way: what the cluster holds may be about to
+    /// change, and the message says so.
+    fn locked(mut self, lock: Option<LockInfo>) -> LiveStatus {
+        if let Some(lock) = lock.as_ref().filter(|l| !l.expired) {
+            self.message = format!(
+                "{}; a rotation is under way: its lock is {}",
+                self.message,
+                lock.describe()
+            );
+        }
+        self.rotation_lock = lock;
+        self
     }
 
     fn failed(mut self, state: LiveState, e: &Error) -> LiveStatus {

@@ -155,6 +155,13 @@ fn live_rows(style: &Style, live: &LiveStatus) -> Vec<(&'static str, String)> {
             "invalid since",
             live.invalid_since.clone().unwrap_or_else(dash),
         ),
+        (
+            "rotation lock",
+            live.rotation_lock.as_ref().map_or_else(
+                || "free".into(),
+                |l| redact::untrusted(l.describe().as_bytes()),
+            ),
+        ),
     ]
 }
 
