@@ -6,7 +6,7 @@ use std::ffi::OsStr;
 use std::fs::File;
 use std::io::Write;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, describe_io};
 use crate::safe_fs::{Dir, file_kind};
 
 /// Writes `bytes` to the file `name` in `dir` atomically.
@@ -26,8 +26,9 @@ fn write_with(
     let target = dir.path().join(name);
     let fail = |step: &str, e: std::io::Error| {
         Error::failed(format!(
-            "cannot write {} ({step}): {e}; the previous file is unchanged",
-            target.display()
+            "cannot write {} ({step}): {}; the previous file is unchanged",
+            target.display(),
+            describe_io(&e)
         ))
     };
     check_target(dir, name)?;

@@ -162,6 +162,7 @@ impl Plugin<'_> {
         let interactive = self.interactive()?;
         let info = self.exec_info(api_version, interactive, cluster)?;
         let mut cmd = Command::new(command);
+        subprocess::dies_with_us(cmd.as_std_mut());
         cmd.args(self.exec.args.iter().flatten())
             .envs(self.env())
             .env(EXEC_INFO_ENV, info)

@@ -80,3 +80,12 @@ impl<T, E: fmt::Display> Context<T> for std::result::Result<T, E> {
         self.map_err(|e| Error::failed(format!("{}: {e}", what())))
     }
 }
+/// A failed write or create, in words a person acts on: a full disk or quota says so
+/// (the system's "No space left on device" does not name the way out).
+pub fn describe_io(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(nix::libc::ENOSPC) => "the disk is full (no space left on the device)".into(),
+        Some(nix::libc::EDQUOT) => "the disk quota is used up".into(),
+        _ => e.to_string(),
+    }
+}

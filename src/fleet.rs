@@ -155,7 +155,7 @@ impl Fleet {
             ))
             .with_hint(format!(
                 "adopt it once with an admin login: kube-dc bootstrap break-glass adopt {} --kube-context <admin-context>",
-                cluster.name
+                crate::shell::quote(cluster.name.as_str())
             )));
         }
         Ok(cluster)

@@ -48,6 +48,7 @@ pub fn block(text: &[u8]) -> String {
 /// text carries snippets and values (`invalid type: string "<the token>"`).
 pub fn yaml_error(e: &serde_saphyr::Error) -> String {
     use serde_saphyr::Error as E;
+    use serde_saphyr::budget::BudgetBreach;
     let e = e.without_snippet();
     let what = match e {
         E::AliasError { error, .. } => return yaml_error(error),
@@ -65,6 +66,10 @@ pub fn yaml_error(e: &serde_saphyr::Error) -> String {
         E::MultipleDocuments { .. } => "more than one YAML document".into(),
         E::Eof { .. } => "the document ends too early".into(),
         E::InvalidUtf8Input => "not UTF-8".into(),
+        E::Budget {
+            breach: BudgetBreach::Anchors { .. } | BudgetBreach::Aliases { .. },
+            ..
+        } => "a YAML anchor or alias (`&name`/`*name`), refused".into(),
         E::Budget { .. } => "the document is too large or too deeply nested".into(),
         E::UnknownAnchor { .. } => "an alias refers to an unknown anchor".into(),
         E::ExternalMessage { .. } => "not valid YAML (syntax error)".into(),

@@ -169,7 +169,7 @@ impl Dir {
     }
 
     /// Opens `path` following links: for directories the caller trusts whole.
-    fn open_trusted(path: &Path) -> FsResult<Dir> {
+    pub fn open_trusted(path: &Path) -> FsResult<Dir> {
         let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
         nix::fcntl::openat(nix::fcntl::AT_FDCWD, path, flags, Mode::empty())
             .map(|fd| Dir {
@@ -186,7 +186,7 @@ impl Dir {
     }
 
     /// The directory `name` in this one, not through a link.
-    fn subdir(&self, name: &OsStr) -> FsResult<Dir> {
+    pub fn subdir(&self, name: &OsStr) -> FsResult<Dir> {
         let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
         nix::fcntl::openat(self.fd.as_fd(), name, flags, Mode::empty())
             .map(|fd| Dir {
@@ -235,7 +235,6 @@ impl Dir {
     }
 
     fn open_here(&self, name: &OsStr) -> FsResult<RegularFile> {
-        let path = self.path.join(name);
         let flags = OFlag::O_RDONLY
             | OFlag::O_NOFOLLOW
             | OFlag::O_NONBLOCK
@@ -243,7 +242,13 @@ impl Dir {
             | OFlag::O_CLOEXEC;
         let fd = nix::fcntl::openat(self.fd.as_fd(), name, flags, Mode::empty())
             .map_err(|e| self.explain(name, e, "a regular file"))?;
-        let file = File::from(fd);
+        self.checked_regular(name, File::from(fd))
+    }
+
+    /// `file` (just opened as `name`, non-blocking) if it is a regular file, set back to
+    /// blocking I/O.
+    fn checked_regular(&self, name: &OsStr, file: File) -> FsResult<RegularFile> {
+        let path = self.path.join(name);
         let meta = file
             .metadata()
             .map_err(|e| FileError::new(path.clone(), Problem::Io(e)))?;
@@ -254,8 +259,12 @@ impl Dir {
             let wanted = "a regular file";
             return Err(FileError::new(path, Problem::WrongType { found, wanted }));
         }
-        // Back to blocking reads: O_NONBLOCK only had to get us past the open.
-        nix::fcntl::fcntl(&file, FcntlArg::F_SETFL(OFlag::empty()))
+        // Back to blocking I/O (O_APPEND kept): O_NONBLOCK only had to get us past the open.
+        nix::fcntl::fcntl(&file, FcntlArg::F_GETFL)
+            .and_then(|bits| {
+                let flags = OFlag::from_bits_truncate(bits) - OFlag::O_NONBLOCK;
+                nix::fcntl::fcntl(&file, FcntlArg::F_SETFL(flags))
+            })
             .map_err(|e| FileError::new(path.clone(), Problem::Io(e.into())))?;
         Ok(RegularFile { file, meta, path })
     }
@@ -347,6 +356,34 @@ impl Dir {
             }
         }
         Err(last)
+    }
+
+    /// Creates the directory `name` with `mode` (less the umask); one that exists is fine.
+    pub fn create_dir(&self, name: &OsStr, mode: u32) -> nix::Result<()> {
+        match nix::sys::stat::mkdirat(self.fd.as_fd(), name, Mode::from_bits_truncate(mode)) {
+            Err(Errno::EEXIST) => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Opens the regular file `name` for appending, creating it 0600: never through a
+    /// link, never blocking (a FIFO is refused, not waited on).
+    pub fn open_append(&self, name: &OsStr) -> FsResult<RegularFile> {
+        let flags = OFlag::O_WRONLY
+            | OFlag::O_APPEND
+            | OFlag::O_CREAT
+            | OFlag::O_NOFOLLOW
+            | OFlag::O_NONBLOCK
+            | OFlag::O_NOCTTY
+            | OFlag::O_CLOEXEC;
+        let fd = nix::fcntl::openat(
+            self.fd.as_fd(),
+            name,
+            flags,
+            Mode::from_bits_truncate(0o600),
+        )
+        .map_err(|e| self.explain(name, e, "a regular file"))?;
+        self.checked_regular(name, File::from(fd))
     }
 
     /// Removes the entry `name` itself (a link is removed, never followed).

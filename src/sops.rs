@@ -227,7 +227,9 @@ impl Sops {
     }
 
     async fn run_bin(&self, bin: &Path, args: &[&str], stdin: Option<&[u8]>) -> Result<Finished> {
-        let child = Command::new(bin)
+        let mut command = Command::new(bin);
+        subprocess::dies_with_us(command.as_std_mut());
+        let child = command
             .args(args)
             .envs(absolute_key_paths())
             .current_dir(&self.root)
@@ -381,7 +383,9 @@ fn classify(out: &Finished, op: &str, rel: &str) -> Error {
 fn reader_error(reader: Failure, rel: &str) -> Error {
     let (class, detail) = match reader {
         Failure::NotSops => (Class::NotSops, "no sops metadata in it".to_string()),
-        Failure::Malformed(d) | Failure::Unsupported(d) => (Class::Malformed, d),
+        Failure::Malformed(d) | Failure::Unsupported(d) | Failure::Refused(d) => {
+            (Class::Malformed, d)
+        }
         Failure::NoKey(d) => (Class::NoKey, d),
         Failure::WrongKey(d) => (Class::WrongKey, d),
         Failure::Tampered(d) => (Class::Tampered, d),

@@ -4,6 +4,9 @@ use std::collections::BTreeSet;
 
 use serde::Deserialize;
 use serde::de::IgnoredAny;
+use serde_json::Value;
+
+const SOPS_KEY: &str = "sops";
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct SopsMetadata {
@@ -44,6 +47,23 @@ pub struct AgeStanza {
     pub enc: String,
 }
 
+/// A whole sops YAML file (one document), anchors and aliases refused as in
+/// [`SopsMetadata::from_yaml`].
+pub fn parse(text: &str) -> Result<Value, String> {
+    serde_saphyr::from_str_with_options(text, no_anchors())
+        .map_err(|e| crate::redact::yaml_error(&e))
+}
+
+/// The library's options with a budget of zero anchors and zero aliases.
+fn no_anchors() -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_anchors = 0;
+    budget.max_aliases = 0;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options
+}
+
 #[derive(Deserialize)]
 struct Envelope {
     sops: Option<SopsMetadata>,
@@ -51,10 +71,23 @@ struct Envelope {
 
 impl SopsMetadata {
     /// `Ok(None)` when the YAML has no `sops:` block, i.e. is not encrypted.
+    /// Anchors and aliases are refused at the first one, never expanded (sops writes none;
+    /// see `sops_reader`'s walk for why they are not left to sops either).
     pub fn from_yaml(text: &str) -> Result<Option<SopsMetadata>, String> {
-        let envelope: Envelope =
-            serde_saphyr::from_str(text).map_err(|e| crate::redact::yaml_error(&e))?;
+        let envelope: Envelope = serde_saphyr::from_str_with_options(text, no_anchors())
+            .map_err(|e| crate::redact::yaml_error(&e))?;
         Ok(envelope.sops)
+    }
+
+    /// The metadata of a file already parsed with [`parse`] (one parse serves every check).
+    pub fn from_document(doc: &Value) -> Result<Option<SopsMetadata>, String> {
+        match doc.get(SOPS_KEY) {
+            None | Some(Value::Null) => Ok(None),
+            // serde_json's message would quote the offending value: name the entry only.
+            Some(entry) => SopsMetadata::deserialize(entry).map(Some).map_err(|_| {
+                format!("the `{SOPS_KEY}:` entry does not have the structure sops writes")
+            }),
+        }
     }
 
     /// Whether the file has a master key of another kind than age.
@@ -78,6 +111,13 @@ impl SopsMetadata {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn anchors_and_aliases_are_refused_not_expanded() {
+        let err =
+            SopsMetadata::from_yaml("a: &x 1\nb: *x\nsops:\n    version: 3.11.0\n").unwrap_err();
+        assert!(err.contains("anchor or alias"), "{err}");
+    }
 
     #[test]
     fn reads_recipients_and_dates() {

@@ -1,6 +1,7 @@
 //! Output of a program we run but do not trust to behave (sops, a credential plugin):
 //! collected under a deadline and a size cap, so a hanging or chatty child costs bounded
-//! time and memory. The child is killed when the deadline passes.
+//! time and memory. The child is killed when the deadline passes, and when kube-dc dies
+//! ([`dies_with_us`]).
 
 use std::process::ExitStatus;
 use std::time::Duration;
@@ -8,6 +9,39 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Child;
 use zeroize::Zeroizing;
+
+/// Makes the child that `cmd` spawns get SIGKILL when kube-dc dies, even by SIGKILL (a
+/// deadline kills nothing then): a helper (sops, a credential plugin, git, a key command)
+/// has no use once its answer has nowhere to go, and an orphaned `sops decrypt` of a
+/// hostile file was seen running for half an hour.
+///
+/// The kernel sends the signal when the *thread* that forked the child ends, not the
+/// process. Helpers are spawned from the main thread, from tokio's worker threads (they
+/// live as long as the runtime, which is dropped only at the end of `main`, after every
+/// child was waited for or killed on drop) or from a `std` thread that waits for the child
+/// before it ends (`Command::output`, the key command's loop). None is spawned from
+/// tokio's blocking pool, whose threads end after being idle (there is no
+/// `spawn_blocking` in this crate): keep it so, or a helper is killed mid-answer.
+///
+/// Not for the shell or command that `use` starts: that is the user's session, which
+/// outlives a killed kube-dc (the next run's sweep keeps its kubeconfig until it ends).
+pub fn dies_with_us(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    let parent = nix::unistd::getpid();
+    // SAFETY: runs in the child between fork and exec, where only async-signal-safe calls
+    // are allowed: prctl(2) and getppid(2) are plain system calls, and the error is built
+    // from a number (no allocation).
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
+            // kube-dc died between fork and prctl: the signal will never come.
+            if nix::unistd::getppid() != parent {
+                return Err(std::io::Error::from_raw_os_error(nix::libc::ESRCH));
+            }
+            Ok(())
+        });
+    }
+}
 
 /// Bytes kept of each stream; the rest is read and dropped so the child never blocks.
 #[derive(Debug, Clone, Copy)]

@@ -10,9 +10,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 use support::control_plane::ControlPlane;
-use support::{TestEnv, bg, serial, shared_control_plane, show, text};
-
-const BG_USER: &str = "system:serviceaccount:kube-system:break-glass";
+use support::{TestEnv, bg, serial, shared_control_plane, show};
 
 /// The control plane's admin kubeconfig as JSON.
 fn admin_config(cp: &ControlPlane) -> Value {
@@ -94,8 +92,7 @@ fn adopt_and_status_live_log_in_through_an_exec_plugin() {
         ],
     );
     assert!(out.status.success(), "{}\n{}", show(&out), cp.log_tail());
-    let written = env.decrypt_to_file("beta", "beta.kubeconfig");
-    assert_eq!(text(&cp.whoami(&written).stdout), BG_USER);
+    env.break_glass_login(cp, "beta", "beta.kubeconfig");
 
     let out = bg(
         &env,

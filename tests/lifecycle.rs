@@ -9,12 +9,12 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use support::control_plane::ControlPlane;
+use support::full_disk;
 use support::running::Running;
 use support::{
-    TestEnv, TokenControllerStopped, bg, files_under, serial, shared_control_plane, show, text,
+    BG_USER, TestEnv, TokenControllerStopped, bg, files_under, serial, shared_control_plane, show,
+    text,
 };
-
-const BG_USER: &str = "system:serviceaccount:kube-system:break-glass";
 
 fn admin<'a>(cp: &'a ControlPlane, args: &[&'a str]) -> Vec<&'a str> {
     let mut full = args.to_vec();
@@ -129,9 +129,7 @@ fn adopt_writes_a_kubeconfig_that_kubectl_uses_as_cluster_admin_and_readopt_keep
     assert!(text(&out.stderr).contains("not pushed"), "{}", show(&out));
 
     // Decrypted by the real sops, used by the real kubectl.
-    let kubeconfig = env.decrypt_to_file("beta", "beta.kubeconfig");
-    let who = cp.whoami(&kubeconfig);
-    assert_eq!(text(&who.stdout), BG_USER, "{}", show(&who));
+    let kubeconfig = env.break_glass_login(cp, "beta", "beta.kubeconfig");
     let can = kubectl(cp, &kubeconfig, &["auth", "can-i", "*", "*"]);
     assert_eq!(text(&can.stdout).trim(), "yes", "{}", show(&can));
     for object in ["serviceaccount/break-glass", "secret/break-glass-token"] {
@@ -226,8 +224,7 @@ fn rotate_revokes_the_old_token_keeps_the_server_and_the_new_token_works() {
         ],
     );
     assert!(out.status.success(), "{}", show(&out));
-    let old = env.decrypt_to_file("eu/dc1", "old.kubeconfig");
-    assert_eq!(text(&cp.whoami(&old).stdout), BG_USER);
+    let old = env.break_glass_login(cp, "eu/dc1", "old.kubeconfig");
     let old_uid = secret_uid(cp);
 
     let out = bg(&env, cp, &["rotate", "eu/dc1", "--kubeconfig", kc]);
@@ -255,8 +252,7 @@ fn rotate_revokes_the_old_token_keeps_the_server_and_the_new_token_works() {
         "{err}"
     );
 
-    let new = env.decrypt_to_file("eu/dc1", "new.kubeconfig");
-    assert_eq!(text(&cp.whoami(&new).stdout), BG_USER);
+    let new = env.break_glass_login(cp, "eu/dc1", "new.kubeconfig");
     let new_text = std::fs::read_to_string(&new).unwrap();
     assert!(
         new_text.contains(&format!("server: {localhost}")),
@@ -363,8 +359,7 @@ fn ctrl_c_after_the_revocation_finishes_the_rotation() {
     let (code, err) = rotation.finish();
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("Press Ctrl-C again to abort"), "{err}");
-    let kubeconfig = env.decrypt_to_file("beta", "rotated.kubeconfig");
-    assert_eq!(text(&cp.whoami(&kubeconfig).stdout), BG_USER);
+    env.break_glass_login(cp, "beta", "rotated.kubeconfig");
     assert_ne!(cluster_token(cp), old_token, "not rotated");
 }
 
@@ -509,8 +504,7 @@ fn unchanged_and_recoverable(env: &TestEnv, cp: &ControlPlane, before: &[u8]) {
         "file changed by a rotate that stopped"
     );
     adopt_ok(env, cp, "beta");
-    let kubeconfig = env.decrypt_to_file("beta", "recovered.kubeconfig");
-    assert_eq!(text(&cp.whoami(&kubeconfig).stdout), BG_USER);
+    env.break_glass_login(cp, "beta", "recovered.kubeconfig");
 }
 
 #[test]
@@ -551,8 +545,7 @@ fn rotate_replaces_a_token_revoked_out_of_band() {
         "{}",
         show(&out)
     );
-    let new = env.decrypt_to_file("beta", "new.kubeconfig");
-    assert_eq!(text(&cp.whoami(&new).stdout), BG_USER);
+    env.break_glass_login(cp, "beta", "new.kubeconfig");
 }
 
 #[test]
@@ -929,4 +922,43 @@ fn kill_9_during_adopt_or_rotate_leaves_absent_old_or_new_never_partial() {
             );
         }
     }
+}
+
+/// Re-adopt onto a full disk (a real one: a filled tmpfs over the cluster's directory):
+/// the message names the file and says the disk is full, the old file stays as it was,
+/// and no temp file is left.
+#[test]
+fn adopt_on_a_full_disk_keeps_the_old_file_whole() {
+    let _serial = serial();
+    let cp = shared_control_plane();
+    reset_cluster(cp);
+    let env = TestEnv::new().with_git();
+    adopt_ok(&env, cp, "beta");
+    let dir = env.fleet.join("clusters/beta");
+    let files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name, std::fs::read(e.path()).unwrap())
+        })
+        .collect();
+    // A new token, so that adopt has to write (it leaves a file holding the current one).
+    reset_cluster(cp);
+    full_disk::private_mount_namespace();
+    full_disk::mount_full_tmpfs(&dir, &files);
+    let before = files_under(&dir);
+    let out = bg(&env, cp, &admin(cp, &["adopt", "beta", "--no-commit"]));
+    let after = files_under(&dir);
+    let old = std::fs::read(env.break_glass_file("beta")).unwrap();
+    full_disk::unmount(&dir);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let err = text(&out.stderr);
+    assert!(err.contains("break-glass-kubeconfig.enc.yaml"), "{err}");
+    assert!(err.contains("the disk is full"), "{err}");
+    assert_eq!(after, before, "a file was left or removed: {after:?}");
+    let kept = files
+        .iter()
+        .find(|(n, _)| n == "break-glass-kubeconfig.enc.yaml");
+    assert_eq!(Some(&old), kept.map(|(_, c)| c), "the old file changed");
 }

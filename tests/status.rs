@@ -241,7 +241,7 @@ fn recipient_mismatch_says_to_run_updatekeys() {
     let text = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
     assert!(text.contains("differ from .sops.yaml"), "{text}");
     assert!(
-        text.contains("sops updatekeys --yes 'clusters/alpha/break-glass-kubeconfig.enc.yaml'"),
+        text.contains("sops updatekeys --yes clusters/alpha/break-glass-kubeconfig.enc.yaml"),
         "{text}"
     );
 

@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::fleet::{BREAK_GLASS_FILE, Cluster};
 use crate::kubeconfig::{self, BreakGlassCredential};
 use crate::safe_fs;
+use crate::shell::quote;
 use crate::sops::Sops;
 
 /// Encrypts the cluster's kubeconfig and atomically replaces its break-glass file.
@@ -49,6 +50,6 @@ fn not_adopted(cluster: &Cluster) -> Error {
     ))
     .with_hint(format!(
         "create it with `kube-dc bootstrap break-glass adopt {}` (with an admin context)",
-        cluster.name()
+        quote(cluster.name().as_str())
     ))
 }

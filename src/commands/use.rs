@@ -10,6 +10,7 @@ use crate::cluster::Identity;
 use crate::error::Result;
 use crate::fleet::{Cluster, Fleet};
 use crate::kubeconfig;
+use crate::shell::quote;
 use crate::sops::Sops;
 use crate::ui::{Style, Ui};
 
@@ -52,7 +53,10 @@ pub async fn run(fleet: &Fleet, args: &UseArgs, ui: &mut Ui) -> Result<u8> {
     for warning in audit.end(&cluster, &credential, exit).await {
         ui.warn(&warning);
     }
-    let rotate = format!("kube-dc bootstrap break-glass rotate {}", cluster.name());
+    let rotate = format!(
+        "kube-dc bootstrap break-glass rotate {}",
+        quote(cluster.name().as_str())
+    );
     let _ = writeln!(
         ui.err,
         "{} break-glass session on {} ended; the kubeconfig was removed. Rotate the token now:\n  {rotate}",
@@ -70,7 +74,7 @@ fn banner(cluster: &Cluster, server: &str, style: Style, err: &mut dyn Write) ->
         cluster.name(),
         id.service_account,
         id.username(),
-        cluster.name()
+        quote(cluster.name().as_str())
     );
     let _ = err.write_all(text.as_bytes());
     Ok(())

@@ -41,6 +41,7 @@ impl GitCli {
     /// Runs `git -C <workdir> <args>`, capturing its output; the caller judges the exit status.
     pub(super) fn run(&self, workdir: &Path, args: &[&str]) -> Result<Output> {
         let mut cmd = Command::new(&self.program);
+        crate::subprocess::dies_with_us(&mut cmd);
         cmd.arg("-C").arg(workdir).args(args).stdin(Stdio::null());
         match &self.env {
             Some(vars) => {

@@ -2,9 +2,10 @@
 
 use super::cli::said;
 use super::history::commit_info;
-use super::repo::{CommitOutcome, Repo, git_error, shell_quote};
+use super::repo::{CommitOutcome, Repo, git_error};
 use super::state::PathState;
 use crate::error::{Error, Result};
+use crate::shell::quote;
 
 impl Repo {
     /// Commits the fleet-relative files `rels`, and only them, with `message`.
@@ -54,11 +55,8 @@ impl Repo {
         if out.status.success() {
             return Ok(());
         }
-        let here = shell_quote(&self.workdir.to_string_lossy());
-        let paths: Vec<String> = rels
-            .iter()
-            .map(|r| shell_quote(&self.repo_path(r)))
-            .collect();
+        let here = quote(&self.workdir.to_string_lossy());
+        let paths: Vec<String> = rels.iter().map(|r| quote(&self.repo_path(r))).collect();
         let paths = paths.join(" ");
         Err(Error::failed(format!(
             "`git {}` failed (a pre-commit hook may have rejected it): {} {} written but NOT committed\ngit said:\n{}",

@@ -3,9 +3,10 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use super::cli::said;
-use super::repo::{Repo, shell_quote};
+use super::repo::Repo;
 use super::state::Head;
 use crate::error::{Error, Result};
+use crate::shell::quote;
 
 /// What to do with new commits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,9 +53,9 @@ impl PushPlan {
     pub fn command(&self) -> String {
         format!(
             "git -C {} push {} {}",
-            shell_quote(&self.workdir),
-            shell_quote(&self.remote),
-            shell_quote(&self.refspec())
+            quote(&self.workdir),
+            quote(&self.remote),
+            quote(&self.refspec())
         )
     }
 
@@ -83,7 +84,7 @@ impl Repo {
     /// the commits exist locally and what to run.
     pub fn push_plan(&self) -> Result<PushPlan> {
         let workdir = self.workdir.to_string_lossy().into_owned();
-        let here = shell_quote(&workdir);
+        let here = quote(&workdir);
         match self.head()? {
             Head::Unborn => Err(Error::failed("nothing to push: the repository has no commits yet")),
             Head::Detached(id) => Err(Error::failed(format!(
@@ -93,11 +94,13 @@ impl Repo {
                 "put it on a branch and push that, e.g. `git -C {here} switch -c <branch>` then `git -C {here} push -u origin <branch>`"
             ))),
             Head::Branch { name, tracking: None } => {
-                let remote = self.sole_remote().unwrap_or_else(|| "<remote>".to_string());
+                let remote = self
+                    .sole_remote()
+                    .map_or_else(|| "<remote>".to_string(), |r| quote(&r));
                 Err(Error::failed(format!(
                     "not pushed: branch {name} has no upstream; the commit exists locally"
                 ))
-                .with_hint(format!("push it and set the upstream: git -C {here} push -u {remote} {name}")))
+                .with_hint(format!("push it and set the upstream: git -C {here} push -u {remote} {}", quote(&name))))
             }
             Head::Branch { name, tracking: Some(t) } => Ok(PushPlan {
                 branch: name,
@@ -150,7 +153,7 @@ impl Repo {
 
 /// A non-fast-forward rejection that kube-dc did not (or could not) integrate.
 pub(super) fn rejected(plan: &PushPlan, said: &str) -> Error {
-    let here = shell_quote(&plan.workdir);
+    let here = quote(&plan.workdir);
     Error::failed(format!(
         "push to {} was rejected (non-fast-forward): the remote has commits this clone does not; your commit(s) exist locally and nothing was forced\ngit said:\n{said}",
         plan.target(),

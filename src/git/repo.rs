@@ -103,26 +103,3 @@ impl Repo {
 pub(super) fn git_error(what: &str, e: git2::Error) -> Error {
     Error::failed(format!("{what}: {}", e.message()))
 }
-
-/// Quotes `s` for a POSIX shell when it needs it, so printed commands can be pasted.
-pub(super) fn shell_quote(s: &str) -> String {
-    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-:=@+,".contains(c);
-    if !s.is_empty() && s.chars().all(plain) {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    pub(super) fn quoting() {
-        assert_eq!(shell_quote("/srv/fleet"), "/srv/fleet");
-        assert_eq!(shell_quote("my fleet"), "'my fleet'");
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
-        assert_eq!(shell_quote(""), "''");
-    }
-}

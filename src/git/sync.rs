@@ -10,8 +10,9 @@ use std::io::Write;
 
 use super::cli::said;
 use super::push::PushPlan;
-use super::repo::{Repo, git_error, shell_quote};
+use super::repo::{Repo, git_error};
 use crate::error::{Error, Result};
+use crate::shell::quote;
 
 /// Which whole version of a file both sides changed must be the branch's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,7 +213,7 @@ impl Repo {
     /// Aborts a replay that cannot finish: the branch goes back to our commits.
     fn abandon(&self, plan: &PushPlan, why: &str) -> Error {
         let _ = self.git.run(&self.workdir, &["rebase", "--abort"]);
-        let here = shell_quote(&self.workdir.to_string_lossy());
+        let here = quote(&self.workdir.to_string_lossy());
         Error::failed(format!(
             "push to {} was rejected (non-fast-forward) and replaying your commit(s) onto the remote's could not finish ({why}); it was undone: your commit(s) exist locally and nothing was forced",
             plan.target()

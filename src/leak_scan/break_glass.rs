@@ -1,15 +1,31 @@
 //! Rules 1 and 2, for break-glass files: encrypted (complete sops metadata, no clear
 //! credential, nothing added in clear) and to the recipients `.sops.yaml` names.
 
+use std::collections::HashSet;
+
+use serde_json::Value;
+
 use super::lines::{key_value, line_where, located, redact};
 use super::{Finding, RuleId, Scanner, jwt};
 use crate::credentials::{self, CREDENTIAL_KEYS};
 use crate::fleet::ClusterName;
-use crate::sops_file::SopsMetadata;
+use crate::shell::quote;
+use crate::sops_file::{self, SopsMetadata};
 
 impl Scanner<'_> {
     /// Rules 1 and 2 for a break-glass file.
     pub fn break_glass(&self, rel: &str, cluster: &ClusterName, bytes: &[u8]) -> Vec<Finding> {
+        self.scan_break_glass(rel, cluster, bytes).0
+    }
+
+    /// [`Scanner::break_glass`], also returning the sops metadata it read (for `status`,
+    /// so that the file is parsed once).
+    pub fn scan_break_glass(
+        &self,
+        rel: &str,
+        cluster: &ClusterName,
+        bytes: &[u8],
+    ) -> (Vec<Finding>, Option<SopsMetadata>) {
         let finding = |line, rule, message: String, fix: String| Finding {
             path: rel.to_string(),
             line,
@@ -17,36 +33,37 @@ impl Scanner<'_> {
             message,
             fix,
         };
+        let (path, cluster) = (quote(rel), quote(cluster.as_str()));
         let encrypt_fix = format!(
-            "sops encrypt --in-place '{rel}' && git add '{rel}' (or `kube-dc bootstrap break-glass rotate {cluster}`); rotate if the plaintext ever left this machine"
+            "sops encrypt --in-place {path} && git add {path} (or `kube-dc bootstrap break-glass rotate {cluster}`); rotate if the plaintext ever left this machine"
         );
         let Ok(text) = std::str::from_utf8(bytes) else {
-            return vec![finding(
-                1,
-                RuleId::NotEncrypted,
-                "not a sops-encrypted YAML file (not UTF-8)".into(),
-                encrypt_fix,
-            )];
+            let message = "not a sops-encrypted YAML file (not UTF-8)".into();
+            return (
+                vec![finding(1, RuleId::NotEncrypted, message, encrypt_fix)],
+                None,
+            );
         };
-        let meta = match SopsMetadata::from_yaml(text) {
-            Ok(Some(meta)) => meta,
-            Ok(None) => {
+        let parsed =
+            sops_file::parse(text).and_then(|doc| Ok((SopsMetadata::from_document(&doc)?, doc)));
+        let (meta, doc) = match parsed {
+            Ok((Some(meta), doc)) => (meta, doc),
+            Ok((None, doc)) => {
                 let mut found = vec![finding(
                     1,
                     RuleId::NotEncrypted,
                     "not encrypted: no sops metadata".into(),
                     encrypt_fix.clone(),
                 )];
-                found.extend(self.clear_credential_findings(rel, text, &encrypt_fix));
-                return found;
+                found.extend(self.clear_credential_findings(rel, text, &doc, &encrypt_fix));
+                return (found, None);
             }
             Err(e) => {
-                return vec![finding(
-                    1,
-                    RuleId::NotEncrypted,
-                    format!("not a sops-encrypted YAML file: {e}"),
-                    encrypt_fix,
-                )];
+                let message = format!("not a sops-encrypted YAML file: {e}");
+                return (
+                    vec![finding(1, RuleId::NotEncrypted, message, encrypt_fix)],
+                    None,
+                );
             }
         };
         let sops_line = line_where(text, |l| l.starts_with("sops:")).unwrap_or(1);
@@ -60,17 +77,23 @@ impl Scanner<'_> {
                 format!("restore the file as sops wrote it, or re-create it with `kube-dc bootstrap break-glass rotate {cluster}`"),
             ));
         }
-        found.extend(self.clear_credential_findings(rel, text, &encrypt_fix));
+        found.extend(self.clear_credential_findings(rel, text, &doc, &encrypt_fix));
         let added = added_in_clear(rel, text, &found, &encrypt_fix);
         found.extend(added);
         if !meta.age.is_empty() {
             found.extend(self.recipient_finding(rel, text, &meta));
         }
-        found
+        (found, Some(meta))
     }
 
-    fn clear_credential_findings(&self, rel: &str, text: &str, fix: &str) -> Vec<Finding> {
-        let paths = credentials::clear_credentials_in_yaml(text.as_bytes()).unwrap_or_default();
+    fn clear_credential_findings(
+        &self,
+        rel: &str,
+        text: &str,
+        doc: &Value,
+        fix: &str,
+    ) -> Vec<Finding> {
+        let paths = credentials::clear_credentials(doc);
         located(text, &paths)
             .into_iter()
             .map(|(line, path)| Finding {
@@ -93,7 +116,10 @@ impl Scanner<'_> {
                 line,
                 rule: RuleId::WrongRecipients,
                 message: "no .sops.yaml creation rule matches this path".into(),
-                fix: format!("add a creation_rules entry whose path_regex matches '{rel}'"),
+                fix: format!(
+                    "add a creation_rules entry whose path_regex matches {}",
+                    quote(rel)
+                ),
             });
         };
         let actual = meta.age_recipients();
@@ -119,7 +145,8 @@ impl Scanner<'_> {
                 extra.join(", ")
             ),
             fix: format!(
-                "sops updatekeys --yes '{rel}' && git add '{rel}' (needs a key of a current recipient)"
+                "sops updatekeys --yes {path} && git add {path} (needs a key of a current recipient)",
+                path = quote(rel)
             ),
         })
     }
@@ -141,7 +168,8 @@ fn missing_metadata(meta: &SopsMetadata) -> Vec<&'static str> {
 /// JWT anywhere (a comment, a new key) and a credential key in clear on any line (in a
 /// comment, under `sops:`), each line reported once.
 fn added_in_clear(rel: &str, text: &str, known: &[Finding], fix: &str) -> Vec<Finding> {
-    let reported = |line: usize| known.iter().any(|f| f.line == line);
+    // Sets, not scans of the lists: a hostile file can hold a clear key on every line.
+    let mut reported: HashSet<usize> = known.iter().map(|f| f.line).collect();
     let jwts = jwt::find(text.as_bytes()).into_iter().map(|hit| {
         (
             hit.line,
@@ -158,7 +186,7 @@ fn added_in_clear(rel: &str, text: &str, known: &[Finding], fix: &str) -> Vec<Fi
     });
     let mut found: Vec<Finding> = Vec::new();
     for (line, message) in jwts.chain(keys) {
-        if !reported(line) && !found.iter().any(|f| f.line == line) {
+        if reported.insert(line) {
             found.push(Finding {
                 path: rel.to_string(),
                 line,

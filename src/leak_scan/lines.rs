@@ -1,8 +1,11 @@
 //! Where in a file's text a finding is: lines of keys and values, and the findings
 //! that carry them (with credentials redacted).
 
+use std::collections::HashMap;
+
 use super::{Finding, RuleId, jwt};
 use crate::credentials::{self, CREDENTIAL_KEYS};
+use crate::shell::quote;
 /// Rule 3's service-account tokens in `bytes`, each reported as `what`.
 pub(super) fn jwt_findings(rel: &str, bytes: &[u8], what: &str) -> Vec<Finding> {
     jwt::find(bytes)
@@ -18,7 +21,10 @@ pub(super) fn jwt_findings(rel: &str, bytes: &[u8], what: &str) -> Vec<Finding> 
 }
 
 pub(super) fn jwt_fix(rel: &str) -> String {
-    format!("git rm --cached -- '{rel}', remove the token, and rotate it if it was ever pushed")
+    format!(
+        "git rm --cached -- {}, remove the token, and rotate it if it was ever pushed",
+        quote(rel)
+    )
 }
 
 pub(super) fn kubeconfig_finding(rel: &str, line: usize, message: String) -> Finding {
@@ -28,7 +34,8 @@ pub(super) fn kubeconfig_finding(rel: &str, line: usize, message: String) -> Fin
         rule: RuleId::PlaintextKubeconfig,
         message,
         fix: format!(
-            "git rm --cached -- '{rel}'; keep kubeconfigs out of Git or sops-encrypt them, and rotate credentials that were pushed"
+            "git rm --cached -- {}; keep kubeconfigs out of Git or sops-encrypt them, and rotate credentials that were pushed",
+            quote(rel)
         ),
     }
 }
@@ -45,16 +52,18 @@ pub(super) fn line_where(text: &str, pred: impl Fn(&str) -> bool) -> Option<usiz
 
 /// Pairs each credential path (`users[0].user.token`) with the line of its key: the n-th
 /// clear `token:` line for the n-th clear token. Line 1 when the YAML is flow-style.
+/// Each key's lines are found in one pass over the text, however many paths share it.
 pub(super) fn located(text: &str, paths: &[String]) -> Vec<(usize, String)> {
-    let mut seen: Vec<&str> = Vec::new();
+    let mut lines: HashMap<&str, std::vec::IntoIter<usize>> = HashMap::new();
     paths
         .iter()
         .map(|path| {
             let leaf = leaf_key(path);
-            let nth = seen.iter().filter(|k| **k == leaf).count();
-            seen.push(leaf);
-            let line = clear_key_lines(text, leaf).nth(nth).unwrap_or(1);
-            (line, path.clone())
+            let next = lines
+                .entry(leaf)
+                .or_insert_with(|| clear_key_lines(text, leaf).collect::<Vec<_>>().into_iter())
+                .next();
+            (next.unwrap_or(1), path.clone())
         })
         .collect()
 }

@@ -25,6 +25,7 @@ use regex::bytes::Regex as BytesRegex;
 use serde::Serialize;
 
 use crate::fleet::{BREAK_GLASS_FILE, CLUSTERS_DIR, ClusterName};
+use crate::shell::quote;
 use crate::sops_config::SopsConfig;
 
 /// What a finding breaks; the numbers are the rules of the pre-commit check (docs/pre-commit.md).
@@ -94,6 +95,7 @@ pub enum PathClass {
 /// misplaced only outside `clusters/` or below a directory that cannot be a cluster name.
 pub fn classify(rel: &str) -> PathClass {
     let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+    let path = quote(rel);
     let flag = |rule, message: String, fix: String| {
         PathClass::Flagged(Finding {
             path: rel.to_string(),
@@ -107,7 +109,7 @@ pub fn classify(rel: &str) -> PathClass {
         return flag(
             RuleId::LeftoverTempFile,
             "temp file left by an interrupted encryption; it may hold the plaintext".into(),
-            format!("git rm --cached -- '{rel}' && rm -- '{rel}'"),
+            format!("git rm --cached -- {path} && rm -- {path}"),
         );
     }
     if is_decrypted_kubeconfig(name) {
@@ -115,7 +117,7 @@ pub fn classify(rel: &str) -> PathClass {
             RuleId::DecryptedKubeconfig,
             "looks like a decrypted break-glass kubeconfig (kubeconfig-*.yaml)".into(),
             format!(
-                "git rm --cached -- '{rel}'; decrypted kubeconfigs belong in ~/.kube-dc/break-glass/ only"
+                "git rm --cached -- {path}; decrypted kubeconfigs belong in ~/.kube-dc/break-glass/ only"
             ),
         );
     }
@@ -127,7 +129,7 @@ pub fn classify(rel: &str) -> PathClass {
                 format!(
                     "break-glass file outside a cluster directory ({dir:?} is not clusters/<cluster name>)"
                 ),
-                format!("git mv -- '{rel}' {CLUSTERS_DIR}/<cluster>/{BREAK_GLASS_FILE}"),
+                format!("git mv -- {path} {CLUSTERS_DIR}/<cluster>/{BREAK_GLASS_FILE}"),
             ),
         };
     }
@@ -140,7 +142,7 @@ pub fn classify(rel: &str) -> PathClass {
         return flag(
             RuleId::MisplacedBreakGlass,
             format!("misnamed break-glass file: kube-dc and .sops.yaml expect {BREAK_GLASS_FILE}"),
-            format!("git mv -- '{rel}' '{target}'"),
+            format!("git mv -- {path} {}", quote(&target)),
         );
     }
     PathClass::Other

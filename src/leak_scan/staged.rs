@@ -154,7 +154,9 @@ fn staged_blobs(
 /// the temporary index of `git commit -a`.
 fn staged_changes(repo: &Repository) -> Result<HashMap<String, Option<Oid>>> {
     let workdir = repo.workdir().unwrap_or(Path::new("."));
-    let out = std::process::Command::new("git")
+    let mut git = std::process::Command::new("git");
+    crate::subprocess::dies_with_us(&mut git);
+    let out = git
         .args([
             "diff",
             "--cached",

@@ -102,7 +102,7 @@ fn wrong_recipients_fail_rule_2_with_updatekeys_fix() {
     assert!(
         found[0]
             .fix
-            .starts_with(&format!("sops updatekeys --yes '{BG}'"))
+            .starts_with(&format!("sops updatekeys --yes {BG}"))
     );
     let none = SopsConfig::parse("creation_rules: []\n").unwrap();
     let found =

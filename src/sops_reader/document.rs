@@ -147,6 +147,29 @@ fn unsupported_move() -> Failure {
     )
 }
 
+/// Anchors and aliases are refused, not left to the sops binary: sops never writes them,
+/// a kubeconfig has no use for them, and sops' YAML store expands every alias while
+/// walking go-yaml's node tree, with no limit (yaml.v3's excessive-aliasing check only
+/// guards decoding into Go values): sops 3.11 ran for 30+ minutes on 1 KiB of nested
+/// aliases ("billion laughs"). Refusing them here costs nothing a real file has.
+fn is_anchor_or_alias(event: &Event) -> bool {
+    match event {
+        Event::Alias(_) | Event::UnresolvedAlias(_) | Event::Anchor(..) => true,
+        Event::Scalar(_, _, anchor, _)
+        | Event::MappingStart(_, anchor, _)
+        | Event::SequenceStart(_, anchor, _) => *anchor != 0,
+        _ => false,
+    }
+}
+
+fn anchor_refused(span: &Span) -> Failure {
+    Failure::Refused(format!(
+        "a YAML anchor or alias (`&name`/`*name`) at line {}, column {}: sops never writes them and a break-glass kubeconfig has none; refused rather than expanded",
+        span.start.line(),
+        span.start.col() + 1
+    ))
+}
+
 fn unsupported(what: &str) -> Failure {
     Failure::Unsupported(format!("{what} (not something sops writes)"))
 }
@@ -157,6 +180,9 @@ impl<'t> Walker<'t> {
         let mut parser = Parser::new_from_str(self.text);
         while let Some(event) = parser.next() {
             let (event, span) = event.map_err(not_yaml)?;
+            if is_anchor_or_alias(&event) {
+                return Err(anchor_refused(&span));
+            }
             let step = if self.skip.is_some() {
                 self.skip_event(&event, &span)
             } else {
@@ -190,20 +216,16 @@ impl<'t> Walker<'t> {
             }
             Event::DocumentEnd | Event::StreamStart | Event::StreamEnd => {}
             Event::Comment(text, _) => self.comment(text, span)?,
-            Event::Alias(_) | Event::UnresolvedAlias(_) | Event::Anchor(..) => {
-                return Err(unsupported("an anchor or alias"));
-            }
-            Event::Scalar(text, style, anchor, tag) => {
-                if anchor != 0 || tag.is_some() {
-                    return Err(unsupported("a tagged or anchored value"));
+            Event::Scalar(text, style, _, tag) => {
+                if tag.is_some() {
+                    return Err(unsupported("a tagged value"));
                 }
                 self.scalar(text, style, span)?;
             }
-            Event::MappingStart(style, anchor, ref tag)
-            | Event::SequenceStart(style, anchor, ref tag) => {
+            Event::MappingStart(style, _, ref tag) | Event::SequenceStart(style, _, ref tag) => {
                 let is_map = matches!(event, Event::MappingStart(..));
-                if anchor != 0 || tag.is_some() {
-                    return Err(unsupported("a tagged or anchored collection"));
+                if tag.is_some() {
+                    return Err(unsupported("a tagged collection"));
                 }
                 if style == StructureStyle::Flow {
                     return self.empty_flow(span);
@@ -536,7 +558,6 @@ mod tests {
     #[test]
     fn layouts_sops_never_writes_are_unsupported() {
         for text in [
-            "a: &x 1\n",
             "a: [1, 2]\n",
             "a: !!str 1\n",
             "a: 1 # c\n",
@@ -549,5 +570,22 @@ mod tests {
             );
         }
         assert!(outline("a: {}\nb: []\n").is_ok());
+    }
+
+    #[test]
+    fn anchors_and_aliases_are_refused_anywhere() {
+        for text in [
+            "a: &x 1\n",
+            "a: &x\n    b: 1\nc: *x\n",
+            "a: 1\nsops:\n    version: &v 3.11.0\n",
+            "a: 1\nsops:\n    version: 3.11.0\n    other: &o 1\n    age: *o\n",
+        ] {
+            assert!(matches!(outline(text), Err(Failure::Refused(_))), "{text}");
+        }
+        // An alias to nothing is a syntax error: not for the binary either.
+        assert!(matches!(
+            outline("a: 1\nb: *nowhere\n"),
+            Err(Failure::Malformed(_))
+        ));
     }
 }

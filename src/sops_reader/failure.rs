@@ -22,4 +22,7 @@ pub enum Failure {
     MacMismatch(String),
     /// Something only the sops binary handles.
     Unsupported(String),
+    /// Something kube-dc refuses even though sops might read it (anchors and aliases):
+    /// never handed to the binary.
+    Refused(String),
 }

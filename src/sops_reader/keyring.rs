@@ -295,7 +295,9 @@ fn run_key_command(cmd: &str) -> Result<Zeroizing<Vec<u8>>, String> {
     let (program, args) = words
         .split_first()
         .ok_or_else(|| failed("it cannot be parsed".into()))?;
-    let mut child = Command::new(program)
+    let mut command = Command::new(program);
+    crate::subprocess::dies_with_us(&mut command);
+    let mut child = command
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -5,7 +5,8 @@
 //!
 //! What it does not do (Shamir key groups, pgp/kms-only files, passphrase or plugin
 //! identities, comment-regex rules, sops versions newer than it knows, layouts sops never
-//! writes) comes back as [`Failure::Unsupported`], for the caller to use the sops binary.
+//! writes) comes back as [`Failure::Unsupported`], for the caller to use the sops binary;
+//! what is refused outright (YAML anchors and aliases) as [`Failure::Refused`].
 
 mod cipher;
 mod document;

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{self, TestEnv, canary};
+use crate::support::{self, TestEnv, canary, full_disk};
 
 const DEFAULT_BOUND: Duration = Duration::from_secs(20);
 
@@ -26,6 +26,14 @@ pub struct Scene {
     removed_vars: Vec<String>,
     cwd: Option<PathBuf>,
     stdin: Vec<u8>,
+    /// Filesystems mounted by [`Scene::full_filesystem`], unmounted when the scene goes.
+    mounts: Vec<PathBuf>,
+}
+
+impl Drop for Scene {
+    fn drop(&mut self) {
+        self.mounts.iter().for_each(|dir| full_disk::unmount(dir));
+    }
 }
 
 impl Scene {
@@ -36,6 +44,7 @@ impl Scene {
             removed_vars: Vec::new(),
             cwd: None,
             stdin: Vec::new(),
+            mounts: Vec::new(),
         }
     }
 
@@ -91,6 +100,14 @@ impl Scene {
             nix::sys::stat::Mode::from_bits_truncate(0o600),
         )
         .unwrap();
+    }
+
+    /// Makes `rel` (a directory) a full filesystem, for real (see [`full_disk`]): only
+    /// after [`full_disk::private_mount_namespace`] in the test thread.
+    pub fn full_filesystem(&mut self, rel: &str) {
+        let dir = self.path(rel);
+        full_disk::mount_full_tmpfs(&dir, &[]);
+        self.mounts.push(dir);
     }
 
     /// Sets an environment variable for kube-dc (over the hermetic defaults).
@@ -261,6 +278,19 @@ impl Case {
             excerpt(&run.stderr)
         ))
     }
+}
+
+/// Starts kube-dc in a fresh scene prepared by `setup`, for tests that act on it while it
+/// runs; its output is collected by the caller's [`std::process::Child`] pipes.
+pub fn start(setup: impl Fn(&mut Scene), args: &[String]) -> (Scene, std::process::Child) {
+    let mut scene = Scene::new();
+    setup(&mut scene);
+    let child = scene
+        .command(args)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("cannot start kube-dc");
+    (scene, child)
 }
 
 /// Runs every case (none stops another) and fails once with all failures listed.

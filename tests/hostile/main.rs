@@ -6,7 +6,10 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod children;
+mod disk_full;
 mod files;
+mod fixes;
 mod harness;
 mod inputs;
 mod names;

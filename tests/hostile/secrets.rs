@@ -8,6 +8,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use crate::harness::{Case, Scene, run_table};
+use crate::inputs::bg;
 use crate::support::canary::{MARKER, OTHER, TOKEN};
 
 /// The token planted in hostile plaintexts: the fixture's canary JWT behind the marker.
@@ -194,7 +195,7 @@ fn a_decrypted_file_that_is_no_kubeconfig_is_described_not_quoted() {
 /// A `sops` on KUBE_DC_SOPS that answers `--version` like sops 3.11 and does `body`
 /// otherwise. A mock: the real sops cannot be made to print a kubeconfig on stderr, store
 /// YAML it cannot parse, or hang.
-fn fake_sops(s: &mut Scene, body: &str) {
+pub fn fake_sops(s: &mut Scene, body: &str) {
     let script = s.script(
         "home/fake-sops",
         &format!(
@@ -286,7 +287,7 @@ fn a_hanging_sops_is_stopped_at_its_deadline() {
 
 /// An admin kubeconfig whose user runs the plugin `home/plugin` (with `body`) and
 /// `exec_extra` lines, against a server where nothing listens.
-fn with_plugin(s: &mut Scene, body: &str, exec_extra: &str) {
+pub fn with_plugin(s: &mut Scene, body: &str, exec_extra: &str) {
     let plugin = s.script("home/plugin", body);
     s.write(
         "home/admin.yaml",
@@ -297,7 +298,7 @@ fn with_plugin(s: &mut Scene, body: &str, exec_extra: &str) {
     );
 }
 
-const V1: &str =
+pub const V1: &str =
     "      apiVersion: client.authentication.k8s.io/v1\n      interactiveMode: Never\n";
 
 /// What a plugin prints on success: an ExecCredential holding the canary.
@@ -325,21 +326,22 @@ fn adopt_with_plugin(name: &str, body: &str, exec_extra: &str) -> Case {
         .exit(1)
 }
 
+/// `status alpha --live` with the admin kubeconfig of [`with_plugin`].
+pub const LIVE_WITH_PLUGIN: [&str; 7] = [
+    "status",
+    "alpha",
+    "--live",
+    "--kubeconfig",
+    "../home/admin.yaml",
+    "--kube-context",
+    "admin",
+];
+
 fn live_status_with_plugin(name: &str, body: &str) -> Case {
     let body = body.to_string();
     Case::new(format!("status --live: credential plugin {name}"))
         .setup(move |s: &mut Scene| with_plugin(s, &body, V1))
-        .args([
-            "bootstrap",
-            "break-glass",
-            "status",
-            "alpha",
-            "--live",
-            "--kubeconfig",
-            "../home/admin.yaml",
-            "--kube-context",
-            "admin",
-        ])
+        .args(bg(&LIVE_WITH_PLUGIN))
         .exit(0)
         .may_change("home/.kube-dc/")
 }

@@ -56,7 +56,7 @@ fn sweep(name: &str) -> Case {
         .within(FAST)
 }
 
-fn use_alpha(name: &str) -> Case {
+pub fn use_alpha(name: &str) -> Case {
     Case::new(name)
         .args([
             "bootstrap",
@@ -313,5 +313,137 @@ fn stale_sessions_go_and_live_ones_stay() {
             ))
             .exit(0)
             .may_change(record(&kept_by_child)),
+    ]);
+}
+
+const STATE: &str = "home/.kube-dc";
+
+#[test]
+fn the_state_dir_above_is_checked_like_the_session_dir() {
+    let stale = in_dir(&format!("kubeconfig-{DEAD}-stale.yaml"));
+    let plant_stale = move |s: &mut Scene| {
+        s.write(&stale, "stale");
+    };
+    let link_elsewhere = |s: &mut Scene| {
+        s.write(
+            &format!("home/elsewhere/break-glass/kubeconfig-{DEAD}-x.yaml"),
+            "x",
+        );
+        s.symlink(STATE, s.path("home/elsewhere"));
+    };
+    let state_mode = |mode: u32| {
+        move |s: &mut Scene| {
+            std::fs::set_permissions(s.path(STATE), std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+    };
+    run_table(vec![
+        sweep("~/.kube-dc is a link: not swept")
+            .setup(link_elsewhere)
+            .exit(0)
+            .says("not sweeping")
+            .says("is a symbolic link"),
+        use_alpha("~/.kube-dc is a link: use refuses it, writes nothing there")
+            .setup(link_elsewhere)
+            .exit(1)
+            .says("home/.kube-dc: it is a symbolic link"),
+        sweep("~/.kube-dc writable by others: not swept")
+            .setup(plant_stale.clone())
+            .setup(state_mode(0o777))
+            .exit(0)
+            .says("not sweeping")
+            .says("writable by other users (mode 777)"),
+        use_alpha("~/.kube-dc writable by others: use repairs it (stays readable)")
+            .setup(|s: &mut Scene| session_dir(s, 0o700))
+            .setup(state_mode(0o777))
+            .exit(0)
+            .says("was mode 777; repaired to 755")
+            .may_change(STATE)
+            .may_change(format!("{DIR}/")),
+        sweep("~/.kube-dc owned by nobody: not swept")
+            .setup(plant_stale)
+            .setup(|s: &mut Scene| chown_nobody(s, STATE))
+            .exit(0)
+            .says("owned by uid 65534"),
+        use_alpha("~/.kube-dc owned by nobody: use refuses it")
+            .setup(|s: &mut Scene| {
+                session_dir(s, 0o700);
+                chown_nobody(s, STATE);
+            })
+            .exit(1)
+            .says("owned by uid 65534, not by you"),
+    ]);
+}
+
+const JOURNAL_DIR: &str = "home/.kube-dc/journal";
+
+/// The scene's journal file: `<first 8 bytes of sha256(canonical fleet path)>.jsonl`.
+fn journal_file(s: &Scene) -> String {
+    use sha2::Digest;
+    let fleet = s.path("fleet").canonicalize().unwrap();
+    let digest = sha2::Sha256::digest(fleet.as_os_str().as_encoded_bytes());
+    let id: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("{JOURNAL_DIR}/{id}.jsonl")
+}
+
+/// `use` goes on without its journal when the journal cannot be trusted, and says so;
+/// `status` reads it bounded, never through a link, never blocking.
+#[test]
+fn a_journal_that_cannot_be_trusted_is_not_written_nor_followed() {
+    let journal_link = |s: &mut Scene| {
+        precious(s);
+        let file = journal_file(s);
+        s.symlink(&file, s.path(PRECIOUS));
+    };
+    let journal_fifo = |s: &mut Scene| {
+        let file = journal_file(s);
+        std::fs::create_dir_all(s.path(JOURNAL_DIR)).unwrap();
+        s.fifo(&file);
+    };
+    let dir_link = |s: &mut Scene| {
+        std::fs::create_dir_all(s.path("home/elsewhere")).unwrap();
+        s.symlink(JOURNAL_DIR, s.path("home/elsewhere"));
+    };
+    let huge = |s: &mut Scene| {
+        let file = s.write(&journal_file(s), "");
+        let f = std::fs::OpenOptions::new().write(true).open(file).unwrap();
+        f.set_len(17 << 20).unwrap();
+    };
+    run_table(vec![
+        use_alpha("journal is a link to a file outside: use goes on, writes nothing there")
+            .setup(journal_link)
+            .exit(0)
+            .says("journal:  FAILED")
+            .says("is a symbolic link")
+            .may_change(format!("{DIR}/")),
+        use_alpha("journal is a FIFO: use goes on, does not block")
+            .setup(journal_fifo)
+            .exit(0)
+            .says("journal:  FAILED")
+            .says("a FIFO")
+            .may_change(format!("{DIR}/")),
+        use_alpha("journal directory is a link: use goes on, writes nothing there")
+            .setup(dir_link)
+            .exit(0)
+            .says("journal:  FAILED")
+            .says("is a symbolic link")
+            .may_change(format!("{DIR}/")),
+        sweep("journal is a link: status does not follow it")
+            .setup(journal_link)
+            .exit(0)
+            .says("cannot read the session journal")
+            .says("is a symbolic link"),
+        sweep("journal is a FIFO: status does not block")
+            .setup(journal_fifo)
+            .exit(0)
+            .says("cannot read the session journal")
+            .says("a FIFO"),
+        sweep("journal directory is a link: status does not follow it")
+            .setup(dir_link)
+            .exit(0)
+            .says("is a symbolic link"),
+        sweep("journal of 17 MiB: status refuses to read it")
+            .setup(huge)
+            .exit(0)
+            .says("too large"),
     ]);
 }

@@ -10,6 +10,7 @@ pub const FIXTURE_KEY: &str = "TEST-ONLY-age-key.txt";
 
 pub mod canary;
 pub mod fault_proxy;
+pub mod full_disk;
 pub mod many_clusters;
 pub mod remote;
 pub mod running;
@@ -379,7 +380,20 @@ pub fn bg<S: AsRef<std::ffi::OsStr>>(
         .unwrap()
 }
 
+/// Who a working break-glass kubeconfig authenticates as.
+pub const BG_USER: &str = "system:serviceaccount:kube-system:break-glass";
+
 impl TestEnv {
+    /// Decrypts `cluster`'s break-glass file with the real sops into `name` (see
+    /// [`TestEnv::decrypt_to_file`]) and checks that kubectl logs in with it as the
+    /// break-glass ServiceAccount; returns the file for further probes.
+    pub fn break_glass_login(&self, cp: &ControlPlane, cluster: &str, name: &str) -> PathBuf {
+        let kubeconfig = self.decrypt_to_file(cluster, name);
+        let who = cp.whoami(&kubeconfig);
+        assert_eq!(text(&who.stdout), BG_USER, "{cluster}: {}", show(&who));
+        kubeconfig
+    }
+
     /// `kube-dc` that can also find the control plane's kubectl.
     pub fn kube_dc_with_kubectl(&self, cp: &ControlPlane) -> assert_cmd::Command {
         let mut cmd = self.kube_dc();

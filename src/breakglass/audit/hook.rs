@@ -37,6 +37,7 @@ pub async fn run(
     server: &str,
 ) -> Result<(), String> {
     let mut cmd = Command::new("sh");
+    subprocess::dies_with_us(cmd.as_std_mut());
     cmd.arg("-c")
         .arg(command)
         .current_dir(fleet_root)

@@ -1,6 +1,9 @@
 //! The local journal of `use` sessions: `~/.kube-dc/journal/<fleet-id>.jsonl` (0600 in a
 //! 0700 directory, outside the fleet tree), one JSON object per line, each appended with a
 //! single `write` on an `O_APPEND` descriptor so concurrent sessions never interleave.
+//! The directory goes through [`state_dir`] (no link, ours, private); the file is opened
+//! through its descriptor, never through a link or blocking on a FIFO, must be our own
+//! regular file with one link, and is read at most 16 MiB.
 //!
 //! A session is written when it starts (so a killed kube-dc still leaves it) and again
 //! when it ends; the later line wins. A rotation that commits the cluster's file lists
@@ -9,8 +12,9 @@
 //! [`Session`] has no field for one.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsStr;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -18,10 +22,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::session::Session;
-use crate::error::{Error, Result};
-use crate::safe_fs::{self, Kind};
+use crate::error::{Error, Result, describe_io};
+use crate::safe_fs::{Kind, RegularFile};
+use crate::state_dir;
 
-pub const JOURNAL_DIR: &str = ".kube-dc/journal";
 const JOURNAL: Kind = Kind::new("session journal", 16 << 20);
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -37,31 +41,29 @@ enum Entry {
 
 /// The journal of one fleet (told apart by its canonical path).
 pub struct Journal {
-    path: PathBuf,
+    home: PathBuf,
+    name: String,
 }
 
 impl Journal {
     pub fn for_fleet(fleet_root: &Path) -> Result<Journal> {
-        let home = std::env::var_os("HOME")
-            .filter(|h| !h.is_empty())
-            .ok_or_else(|| {
-                Error::failed("HOME is not set: no place for the session journal")
-                    .with_hint("set HOME to your home directory")
-            })?;
+        let home = state_dir::home()?;
         let root = fleet_root
             .canonicalize()
             .unwrap_or_else(|_| fleet_root.to_path_buf());
         let digest = Sha256::digest(root.as_os_str().as_encoded_bytes());
         let id: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
         Ok(Journal {
-            path: Path::new(&home)
-                .join(JOURNAL_DIR)
-                .join(format!("{id}.jsonl")),
+            home,
+            name: format!("{id}.jsonl"),
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    pub fn path(&self) -> PathBuf {
+        self.home
+            .join(state_dir::STATE_DIR)
+            .join(state_dir::JOURNAL)
+            .join(&self.name)
     }
 
     pub fn append_session(&self, session: &Session) -> Result<()> {
@@ -85,7 +87,16 @@ impl Journal {
 
     /// [`Journal::unreviewed`] for every cluster, from one read of the journal.
     pub fn unreviewed_all(&self) -> Result<BTreeMap<String, Vec<Session>>> {
-        let bytes = match safe_fs::read_file(&self.path, JOURNAL) {
+        let dir = match state_dir::open_existing(&self.home, state_dir::JOURNAL) {
+            Ok(Some(dir)) => dir,
+            Ok(None) => return Ok(BTreeMap::new()),
+            Err(why) => {
+                return Err(Error::failed(format!(
+                    "not reading the session journal: {why}"
+                )));
+            }
+        };
+        let bytes = match dir.read(Path::new(&self.name), JOURNAL) {
             Ok(bytes) => bytes,
             Err(e) if e.is_not_found() => return Ok(BTreeMap::new()),
             Err(e) => return Err(e.failed()),
@@ -116,30 +127,45 @@ impl Journal {
     }
 
     fn append(&self, entry: &Entry) -> Result<()> {
-        let fail = |e: std::io::Error| {
-            Error::failed(format!(
-                "cannot write the session journal {}: {e}",
-                self.path.display()
-            ))
-        };
-        if let Some(dir) = self.path.parent() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(fail)?;
-        }
         let mut line = serde_json::to_vec(entry)
             .map_err(|e| Error::failed(format!("cannot encode a journal entry: {e}")))?;
         line.push(b'\n');
-        let mut file = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o600)
-            .custom_flags(nix::libc::O_NOFOLLOW)
-            .open(&self.path)
-            .map_err(fail)?;
-        file.write_all(&line).map_err(fail)
+        let warn = &mut |w: &str| eprintln!("warning: {w}");
+        let dir = state_dir::open_private(&self.home, state_dir::JOURNAL, warn)?;
+        let mut journal = dir
+            .open_append(OsStr::new(&self.name))
+            .map_err(|e| e.failed())?;
+        self.check_own(&journal)?;
+        journal.file.write_all(&line).map_err(|e| {
+            Error::failed(format!(
+                "cannot write the session journal {}: {}",
+                journal.path.display(),
+                describe_io(&e)
+            ))
+        })
+    }
+
+    /// A journal that is not our own single-link file could be someone else's file.
+    fn check_own(&self, journal: &RegularFile) -> Result<()> {
+        let me = nix::unistd::geteuid().as_raw();
+        let why = match (journal.meta.uid(), journal.meta.nlink()) {
+            (uid, _) if uid != me => format!("it is owned by uid {uid}, not by you (uid {me})"),
+            (_, links) if links > 1 => format!("it has {links} hard links"),
+            // Ours: a mode that lets others read it is repaired through the descriptor.
+            _ if journal.meta.mode() & 0o077 != 0 => {
+                use std::os::unix::fs::PermissionsExt;
+                let private = std::fs::Permissions::from_mode(0o600);
+                return journal.file.set_permissions(private).map_err(|e| {
+                    Error::failed(format!("chmod 600 {}: {e}", journal.path.display()))
+                });
+            }
+            _ => return Ok(()),
+        };
+        Err(Error::failed(format!(
+            "refusing to write the session journal {}: {why}",
+            journal.path.display()
+        ))
+        .with_hint("move it away; kube-dc starts a new one"))
     }
 }
 
@@ -148,9 +174,10 @@ mod tests {
     use super::*;
     use crate::breakglass::audit::Person;
 
-    fn journal(dir: &Path) -> Journal {
+    fn journal(home: &Path) -> Journal {
         Journal {
-            path: dir.join("j/fleet.jsonl"),
+            home: home.to_path_buf(),
+            name: "fleet.jsonl".into(),
         }
     }
 
@@ -178,7 +205,7 @@ mod tests {
         assert_eq!(j.unreviewed("beta").unwrap().len(), 1);
         use std::os::unix::fs::PermissionsExt;
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode(&j.path), 0o600);
-        assert_eq!(mode(j.path.parent().unwrap()), 0o700);
+        assert_eq!(mode(&j.path()), 0o600);
+        assert_eq!(mode(j.path().parent().unwrap()), 0o700);
     }
 }

@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::fleet::{BREAK_GLASS_FILE, Cluster, ClusterName};
 use crate::input::ServerUrl;
 use crate::kubeconfig::{self, BreakGlassCredential};
+use crate::shell::quote;
 use crate::sops::Sops;
 
 pub async fn adopt(sops: &Sops, target: &Target, progress: &dyn Progress) -> Result<Outcome> {
@@ -281,16 +282,17 @@ fn revoked_error(e: Error, target: &Target, confirmed: bool) -> Error {
     };
     let mut command = format!(
         "kube-dc bootstrap break-glass adopt {}",
-        target.cluster.name()
+        quote(target.cluster.name().as_str())
     );
     if let Some(kubeconfig) = &target.access.kubeconfig {
-        command.push_str(&format!(" --kubeconfig {}", kubeconfig.display()));
+        let kubeconfig = quote(&kubeconfig.to_string_lossy());
+        command.push_str(&format!(" --kubeconfig {kubeconfig}"));
     }
     if let Some(context) = &target.access.context {
-        command.push_str(&format!(" --kube-context {context}"));
+        command.push_str(&format!(" --kube-context {}", quote(context)));
     }
     if let Some(server) = &target.server {
-        command.push_str(&format!(" --server {server}"));
+        command.push_str(&format!(" --server {}", quote(server.as_str())));
     }
     Error::failed(format!(
         "{}\nThe old break-glass token of {} {old_token}, and {} still holds it: the fleet {fleet} working break-glass credential for this cluster.",

@@ -27,6 +27,7 @@ use crate::cluster::lease::Lock;
 use crate::error::{Error, Result};
 use crate::input::ServerUrl;
 use crate::kubeconfig::{self, BreakGlassCredential};
+use crate::shell::quote;
 use crate::sops::Sops;
 
 /// Rotates with the credential in the break-glass file, resuming an interrupted run.
@@ -157,7 +158,7 @@ async fn from_file(sops: &Sops, target: &Target) -> Result<(Client, ServerUrl)> 
 fn admin_rotation_hint(target: &Target) -> String {
     format!(
         "rotate with an admin login instead: kube-dc bootstrap break-glass rotate {} --kube-context <admin>",
-        target.cluster.name()
+        quote(target.cluster.name().as_str())
     )
 }
 
@@ -196,7 +197,7 @@ fn stand_in_left(e: Error, target: &Target) -> Error {
 fn rerun_hint(target: &Target) -> String {
     format!(
         "re-run to finish: kube-dc bootstrap break-glass rotate {} --via break-glass",
-        target.cluster.name()
+        quote(target.cluster.name().as_str())
     )
 }
 

@@ -17,13 +17,13 @@
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::os::unix::ffi::OsStringExt;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, describe_io};
 use crate::safe_fs::{self, Dir, file_kind};
+use crate::state_dir;
 
-pub const SESSION_DIR: &str = ".kube-dc/break-glass";
 const FILE_PREFIX: &str = "kubeconfig-";
 const FILE_SUFFIX: &str = ".yaml";
 const CHILD_SUFFIX: &str = ".child";
@@ -209,62 +209,9 @@ impl Name {
     }
 }
 
-/// Why a session directory cannot be trusted, or `None` when it can.
-fn distrust(dir: &Dir) -> Option<String> {
-    let stat = match dir.stat() {
-        Ok(stat) => stat,
-        Err(e) => return Some(format!("cannot inspect it: {e}")),
-    };
-    let me = nix::unistd::geteuid().as_raw();
-    if stat.st_uid != me {
-        return Some(format!(
-            "it is owned by uid {}, not by you (uid {me})",
-            stat.st_uid
-        ));
-    }
-    (stat.st_mode & 0o022 != 0).then(|| {
-        format!(
-            "it is writable by other users (mode {:o})",
-            stat.st_mode & 0o777
-        )
-    })
-}
-
-/// `~/.kube-dc/break-glass` for a new session: created 0700 if missing, refused if it is
-/// a link, not a directory or not ours; a looser mode is repaired through the descriptor.
+/// `~/.kube-dc/break-glass` for a new session (see [`state_dir::open_private`]).
 pub fn open_for_use(warn: &mut dyn FnMut(&str)) -> Result<Dir> {
-    let home = std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .ok_or_else(|| Error::usage("HOME is not set: cannot place the session kubeconfig"))?;
-    let path = PathBuf::from(home).join(SESSION_DIR);
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&path)
-        .map_err(|e| Error::failed(format!("creating {}: {e}", path.display())))?;
-    let dir = Dir::open(&path).map_err(|e| e.failed())?;
-    let stat = dir
-        .stat()
-        .map_err(|e| Error::failed(format!("reading {}: {e}", path.display())))?;
-    let me = nix::unistd::geteuid().as_raw();
-    if stat.st_uid != me {
-        return Err(Error::failed(format!(
-            "refusing to use {}: it is owned by uid {}, not by you (uid {me})",
-            path.display(),
-            stat.st_uid
-        ))
-        .with_hint("someone else may read or replace the decrypted kubeconfig there: move it away and retry (kube-dc creates a private one)"));
-    }
-    let mode = stat.st_mode & 0o777;
-    if mode & 0o077 != 0 {
-        dir.fchmod(0o700)
-            .map_err(|e| Error::failed(format!("chmod 700 {}: {e}", path.display())))?;
-        warn(&format!(
-            "{} was mode {mode:o}; repaired to 700",
-            path.display()
-        ));
-    }
-    Ok(dir)
+    state_dir::open_private(&state_dir::home()?, state_dir::SESSIONS, warn)
 }
 
 /// The decrypted kubeconfig on disk for the session's length; overwritten and removed
@@ -280,15 +227,19 @@ impl SessionFile {
         let prefix = format!("{FILE_PREFIX}{}-", ProcessId::current().encode());
         let (mut file, name) = dir.create_unique(&prefix, FILE_SUFFIX).map_err(|e| {
             Error::failed(format!(
-                "creating the session kubeconfig in {}: {e}",
-                dir.path().display()
+                "creating the session kubeconfig in {}: {}",
+                dir.path().display(),
+                describe_io(&e)
             ))
         })?;
         // From here on SessionFile owns the removal.
         let session = SessionFile { dir, name };
         file.write_all(content)
             .and_then(|()| file.sync_all())
-            .map_err(|e| Error::failed(format!("writing {}: {e}", session.path().display())))?;
+            .map_err(|e| {
+                let why = describe_io(&e);
+                Error::failed(format!("writing {}: {why}", session.path().display()))
+            })?;
         Ok(session)
     }
 
@@ -407,26 +358,17 @@ pub struct Sweep {
 /// Removes session files whose kube-dc process and child are both gone (kube-dc killed
 /// with SIGKILL, or the machine lost power), and reports kubeconfigs it cannot vouch for.
 pub fn sweep_stale(home: &Path) -> Sweep {
-    let path = home.join(SESSION_DIR);
     let mut sweep = Sweep::default();
-    let dir = match Dir::open(&path) {
-        Ok(dir) => dir,
-        Err(e) if e.is_not_found() => return sweep,
-        Err(e) => {
+    let dir = match state_dir::open_existing(home, state_dir::SESSIONS) {
+        Ok(Some(dir)) => dir,
+        Ok(None) => return sweep,
+        Err(why) => {
             sweep.warnings.push(format!(
-                "{e}; break-glass session files there were not swept"
+                "not sweeping break-glass session files: {why}; anything in it may have been planted. Fix: make it a directory of yours that others cannot write (chmod go-w), or move it away"
             ));
             return sweep;
         }
     };
-    if let Some(why) = distrust(&dir) {
-        sweep.warnings.push(format!(
-            "not sweeping {}: {why}; anything in it may have been planted. Fix: chmod 700 {} (if it is yours), or move it away",
-            path.display(),
-            path.display()
-        ));
-        return sweep;
-    }
     let Ok(names) = dir.names() else {
         return sweep;
     };
@@ -443,8 +385,8 @@ pub fn sweep_stale(home: &Path) -> Sweep {
             }
             Name::Foreign => sweep.warnings.push(format!(
                 "{} is a decrypted kubeconfig kube-dc did not write (the Go kube-dc names its session files so); kube-dc cannot tell whether a session still uses it and left it in place: delete it once none does (shred -u {})",
-                path.join(name).display(),
-                path.join(name).display()
+                dir.path().join(name).display(),
+                dir.path().join(name).display()
             )),
             _ => {}
         }
@@ -504,7 +446,10 @@ mod tests {
     /// A HOME with a private session directory.
     fn home() -> (tempfile::TempDir, PathBuf) {
         let home = tempfile::tempdir().unwrap();
-        let dir = home.path().join(SESSION_DIR);
+        let dir = home
+            .path()
+            .join(state_dir::STATE_DIR)
+            .join(state_dir::SESSIONS);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
         (home, dir)

@@ -71,6 +71,7 @@ pub async fn run_child(
         ),
     };
     let record = file.child_record_writer()?;
+    // Not `subprocess::dies_with_us`: this is the user's session, not a helper of ours.
     let mut command = Command::new(&program);
     command
         .args(&args)

@@ -25,6 +25,7 @@ use crate::git::{CommitInfo, Head, PathState, Repo};
 use crate::kubeconfig::{self, BreakGlassCredential};
 use crate::leak_scan::{Finding, RuleId, Scanner};
 use crate::safe_fs::BREAK_GLASS;
+use crate::shell::quote;
 use crate::sops::Sops;
 use crate::sops_config::SopsConfig;
 use crate::sops_file::SopsMetadata;
@@ -202,9 +203,7 @@ impl FileFacts {
             Ok(bytes) => bytes,
             Err(e) => return Ok(Some(FileFacts::unreadable(e.failed()))),
         };
-        let sops_meta = std::str::from_utf8(&bytes)
-            .ok()
-            .and_then(|t| SopsMetadata::from_yaml(t).ok().flatten());
+        let (findings, sops_meta) = scanner.scan_break_glass(&rel, cluster.name(), &bytes);
         let decrypted = match decrypt {
             true => Decrypted::of(&rel, bytes.clone()),
             false => Decrypted::NotTried,
@@ -218,11 +217,7 @@ impl FileFacts {
                 .as_ref()
                 .map(|m| sops_info(m, config.rule_for(&rel).map(|r| &r.age_recipients))),
             sops_lastmodified: sops_meta.and_then(|m| m.lastmodified?.parse().ok()),
-            problems: scanner
-                .break_glass(&rel, cluster.name(), &bytes)
-                .into_iter()
-                .map(problem_from_finding)
-                .collect(),
+            problems: findings.into_iter().map(problem_from_finding).collect(),
         }))
     }
 }
@@ -277,7 +272,8 @@ fn inspect(
             kind: ProblemKind::Unreadable,
             message: why,
             fix: format!(
-                "replace {rel} with the regular file from Git (`git checkout -- {rel}`) or re-run adopt"
+                "replace {rel} with the regular file from Git (`git checkout -- {}`) or re-run adopt",
+                quote(&rel)
             ),
         });
         return status;

@@ -1,6 +1,7 @@
 //! Judging a collected status: the problems that depend on Git, the token's age,
 //! decryption, `--live` and the local journal, each with its fix.
 
+use crate::shell::quote;
 use std::time::Duration;
 
 use super::live::LiveState;
@@ -9,8 +10,9 @@ use super::model::{ClusterStatus, Decryption, Problem, ProblemKind, State, short
 /// Adds the problems that depend on Git, age and decryption; `upstream` names the branch
 /// an unpushed commit is missing from.
 pub fn judge(status: &mut ClusterStatus, max_age: Option<Duration>, upstream: Option<&str>) {
-    let name = &status.cluster;
-    let file = &status.file;
+    let name = quote(&status.cluster);
+    let file = quote(&status.file);
+    let message = quote(&format!("{}: break-glass kubeconfig", status.cluster));
     let mut add =
         |kind, message: String, fix: String| status.problems.push(Problem { kind, message, fix });
     match status.state {
@@ -22,9 +24,7 @@ pub fn judge(status: &mut ClusterStatus, max_age: Option<Duration>, upstream: Op
         State::Modified | State::Staged | State::Untracked => add(
             ProblemKind::Uncommitted,
             format!("{} and not committed", status.state.label()),
-            format!(
-                "git add '{file}' && git commit -m '{name}: break-glass kubeconfig' -- '{file}'"
-            ),
+            format!("git add {file} && git commit -m {message} -- {file}"),
         ),
         State::Unpushed => add(
             ProblemKind::Unpushed,
@@ -64,7 +64,7 @@ pub fn judge(status: &mut ClusterStatus, max_age: Option<Duration>, upstream: Op
         );
     }
     if let Some(live) = &status.live
-        && let Some((kind, fix)) = live_problem(live.state, name)
+        && let Some((kind, fix)) = live_problem(live.state, &name)
     {
         add(
             kind,
@@ -93,7 +93,10 @@ fn journal_problem(status: &ClusterStatus) -> Option<Problem> {
             status.unreviewed_sessions.len(),
             last.summary()
         ),
-        fix: format!("kube-dc bootstrap break-glass rotate {}", status.cluster),
+        fix: format!(
+            "kube-dc bootstrap break-glass rotate {}",
+            quote(&status.cluster)
+        ),
     })
 }
 

@@ -17,6 +17,7 @@ use crate::breakglass::status::live::Access;
 use crate::breakglass::status::{self, ClusterStatus, Decryption, FleetStatus, ProblemKind, State};
 use crate::error::{Context as _, Error, Result};
 use crate::fleet::Fleet;
+use crate::shell::quote;
 use crate::ui::{StatusFormat, Ui};
 
 #[derive(Debug, clap::Args)]
@@ -121,7 +122,7 @@ fn usable(status: &ClusterStatus) -> Result<()> {
         ))
         .with_hint(format!(
             "create it with `kube-dc bootstrap break-glass adopt {}`",
-            status.cluster
+            quote(&status.cluster)
         )));
     }
     if let Some(problem) = status
