@@ -144,6 +144,9 @@ fn trial_with(
     restore: impl FnOnce(),
 ) -> Option<i32> {
     let context = format!("{run:?} with {fault} at {step:?}");
+    if run == Run::Adopt {
+        outdate_the_file(env, cp);
+    }
     let mut cmd = env.kube_dc_process();
     cmd.args(run.args(env, cp));
     let running = Running::start(cmd);
@@ -201,6 +204,20 @@ fn trial_with(
         "{context}: not recovered"
     );
     code
+}
+
+/// Re-adopts with the apiserver's direct URL, so that the file differs from what the
+/// trial's adopt (through the proxy URL) writes: adopt leaves an up-to-date file alone, and
+/// must reach each of its steps. The token stays the cluster's: no token controller needed.
+fn outdate_the_file(env: &TestEnv, cp: &ControlPlane) {
+    let args = Run::Adopt.args(env, cp);
+    let direct: Vec<String> = args
+        .iter()
+        .map(|a| a.replace(&proxy(cp).url(), cp.server_url()))
+        .collect();
+    let out = kube_dc(env, &direct);
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(file_state(env, cp), Some("break-glass"));
 }
 
 fn adopted(cp: &ControlPlane) -> TestEnv {
