@@ -26,6 +26,7 @@ pub mod git;
 pub mod input;
 pub mod kubeconfig;
 pub mod leak_scan;
+pub mod process;
 pub mod redact;
 pub mod safe_fs;
 pub mod shell;

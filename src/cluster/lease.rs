@@ -26,8 +26,8 @@ use kube::{Client, Error as KubeError};
 use serde::{Deserialize, Serialize};
 
 use super::api::call;
-use crate::breakglass::session::ProcessId;
 use crate::error::{Error, Result};
+use crate::process::ProcessId;
 
 /// The Lease's name, in the break-glass namespace.
 pub const NAME: &str = "break-glass-rotation";

@@ -10,9 +10,6 @@
 //! `kubeconfig-<pid>.<start>-<random>.child` ([`ChildRecord`]). The sweep that every kube-dc run starts with removes a session
 //! file only when both processes are gone, only if it is a regular file of ours with one
 //! link, and only in a directory that nobody else can write to.
-//!
-//! Over 500 lines with its unit tests (~235), which stay beside the checks they pin; the
-//! code itself is under 490.
 
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
@@ -21,6 +18,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result, describe_io};
+use crate::process::{ENCODED_MAX, ProcessId, parse_start_time};
 use crate::safe_fs::{self, Dir, file_kind};
 use crate::state_dir;
 
@@ -33,133 +31,6 @@ const CHILD_RECORD: safe_fs::Kind = safe_fs::Kind {
 };
 /// The most a wipe overwrites: far more than any kubeconfig.
 const WIPE_MAX: u64 = 1 << 20;
-
-/// A process as the sweep recognises it: its pid and its start time (clock ticks after
-/// boot, field 22 of `/proc/<pid>/stat`), so that a reused pid is not mistaken for it.
-/// Without /proc (or in names from before start times were recorded) only the pid.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProcessId {
-    pid: i32,
-    start: Option<u64>,
-}
-
-impl ProcessId {
-    pub fn current() -> ProcessId {
-        let pid = std::process::id() as i32;
-        ProcessId::of(pid).unwrap_or(ProcessId { pid, start: None })
-    }
-
-    /// `None` when the process is already gone.
-    pub fn of(pid: i32) -> Option<ProcessId> {
-        match start_time(pid) {
-            Some(start) => Some(ProcessId {
-                pid,
-                start: Some(start),
-            }),
-            None if !has_proc() => Some(ProcessId { pid, start: None }),
-            None => None,
-        }
-    }
-
-    /// The same process still runs (a zombie runs no code and counts as gone).
-    pub fn is_alive(&self) -> bool {
-        match (self.start, start_time(self.pid)) {
-            (Some(wanted), now) => now == Some(wanted),
-            (None, Some(_)) => true,
-            (None, None) => !has_proc() && pid_exists(self.pid),
-        }
-    }
-
-    pub fn encode(&self) -> String {
-        let mut buf = [0u8; ENCODED_MAX];
-        let len = self.encode_into(&mut buf);
-        String::from_utf8_lossy(buf.get(..len).unwrap_or_default()).into_owned()
-    }
-
-    /// `<pid>.<start>` (or `<pid>`) into `buf`, returning its length; allocates nothing.
-    fn encode_into(&self, buf: &mut [u8; ENCODED_MAX]) -> usize {
-        let mut len = write_decimal(buf, 0, self.pid.unsigned_abs().into());
-        if let Some(start) = self.start {
-            if let Some(dot) = buf.get_mut(len) {
-                *dot = b'.';
-            }
-            len = write_decimal(buf, len + 1, start);
-        }
-        len
-    }
-
-    /// `<pid>.<start>`, or `<pid>` alone.
-    pub fn decode(text: &str) -> Option<ProcessId> {
-        let (pid, start) = match text.split_once('.') {
-            Some((pid, start)) => (pid, Some(start.parse().ok()?)),
-            None => (text, None),
-        };
-        let pid = pid.parse().ok().filter(|p| *p > 0)?;
-        Some(ProcessId { pid, start })
-    }
-}
-
-/// Room for `<i32>.<u64>` and a newline.
-const ENCODED_MAX: usize = 40;
-
-/// Writes `n` in decimal at `buf[at..]`, returning the end; allocates nothing.
-fn write_decimal(buf: &mut [u8], at: usize, n: u64) -> usize {
-    let mut digits = [0u8; 20];
-    let mut count = 0;
-    let mut rest = n;
-    loop {
-        if let Some(d) = digits.get_mut(count) {
-            *d = b'0' + (rest % 10) as u8;
-        }
-        count += 1;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    for (i, d) in digits.iter().take(count).rev().enumerate() {
-        if let Some(slot) = buf.get_mut(at + i) {
-            *slot = *d;
-        }
-    }
-    at + count
-}
-
-fn has_proc() -> bool {
-    Path::new("/proc/self/stat").exists()
-}
-
-/// Field 22 of `/proc/<pid>/stat`; `None` for a missing process or a zombie.
-fn start_time(pid: i32) -> Option<u64> {
-    parse_start_time(&std::fs::read(format!("/proc/{pid}/stat")).ok()?)
-}
-
-/// The start time in a `/proc/<pid>/stat` line; `None` for a zombie. Allocates nothing:
-/// it also runs in a child between fork and exec.
-fn parse_start_time(stat: &[u8]) -> Option<u64> {
-    // The command name (field 2) is in parentheses and may hold spaces and ')'.
-    let after_name = stat.get(stat.iter().rposition(|b| *b == b')')? + 1..)?;
-    let mut fields = after_name
-        .split(|b| b.is_ascii_whitespace())
-        .filter(|f| !f.is_empty());
-    // The first field is field 3, the state; field 22 is 19 further on.
-    if fields.next()? == b"Z" {
-        return None;
-    }
-    let digits = fields.nth(18)?;
-    digits.iter().try_fold(0u64, |n, b| {
-        b.is_ascii_digit()
-            .then(|| n.checked_mul(10)?.checked_add(u64::from(b - b'0')))?
-    })
-}
-
-fn pid_exists(pid: i32) -> bool {
-    // Signal 0 checks existence; EPERM means it exists but is someone else's.
-    !matches!(
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
-        Err(nix::errno::Errno::ESRCH)
-    )
-}
 
 /// What a name in the session directory is.
 #[derive(Debug, PartialEq, Eq)]
@@ -433,16 +304,6 @@ mod tests {
 
     use super::*;
 
-    /// A process that has exited (its pid may be reused, its start time will differ).
-    fn dead() -> ProcessId {
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let me = ProcessId::current();
-        let pid = child.id() as i32;
-        child.wait().unwrap();
-        assert!(ProcessId::of(pid).is_none());
-        ProcessId { pid, ..me }
-    }
-
     /// A HOME with a private session directory.
     fn home() -> (tempfile::TempDir, PathBuf) {
         let home = tempfile::tempdir().unwrap();
@@ -502,68 +363,11 @@ mod tests {
     }
 
     #[test]
-    fn stat_lines_and_encodings_without_allocation() {
-        let line = |name: &str, state: &str| {
-            let rest = (4..=21)
-                .map(|f| f.to_string())
-                .collect::<Vec<_>>()
-                .join(" ");
-            format!("77 ({name}) {state} {rest} 987654 1 2 3\n")
-        };
-        assert_eq!(
-            parse_start_time(line("sleep", "S").as_bytes()),
-            Some(987654)
-        );
-        assert_eq!(
-            parse_start_time(line("a) Z (b", "R").as_bytes()),
-            Some(987654)
-        );
-        assert_eq!(parse_start_time(line("sleep", "Z").as_bytes()), None);
-        assert_eq!(parse_start_time(b"77 (x) S 1 2"), None);
-        let max = ProcessId {
-            pid: i32::MAX,
-            start: Some(u64::MAX),
-        };
-        assert_eq!(max.encode(), format!("{}.{}", i32::MAX, u64::MAX));
-        assert_eq!(
-            ProcessId {
-                pid: 1,
-                start: Some(0)
-            }
-            .encode(),
-            "1.0"
-        );
-        assert_eq!(
-            ProcessId {
-                pid: 5,
-                start: None
-            }
-            .encode(),
-            "5"
-        );
-    }
-
-    #[test]
-    fn start_time_tells_a_reused_pid_apart() {
-        let me = ProcessId::current();
-        assert!(me.start.is_some_and(|s| s > 0));
-        assert!(me.is_alive());
-        let reused = ProcessId {
-            pid: me.pid,
-            start: me.start.map(|s| s + 1),
-        };
-        assert!(!reused.is_alive());
-        assert!(!dead().is_alive());
-        assert_eq!(ProcessId::decode(&me.encode()), Some(me));
-        assert_eq!(ProcessId::decode("12.x"), None);
-    }
-
-    #[test]
     fn sweep_removes_files_of_dead_or_reused_owners_only() {
         let (home, dir) = home();
         let me = ProcessId::current();
         let reused = format!("{}.{}", me.pid, me.start.unwrap() + 1);
-        let dead = dead().encode();
+        let dead = crate::process::dead().encode();
         let files = [
             format!("kubeconfig-{}-live.yaml", me.encode()),
             format!("kubeconfig-{reused}-reused.yaml"),
@@ -583,7 +387,7 @@ mod tests {
     #[test]
     fn sweep_keeps_a_file_while_its_child_runs() {
         let (home, dir) = home();
-        let owner = dead().encode();
+        let owner = crate::process::dead().encode();
         let session = format!("kubeconfig-{owner}-s.yaml");
         std::fs::write(dir.join(&session), "x").unwrap();
         let child_record = dir.join(format!("kubeconfig-{owner}-s.child"));
@@ -594,7 +398,11 @@ mod tests {
         .unwrap();
         assert_eq!(sweep_stale(home.path()).removed, 0);
         assert!(dir.join(&session).exists());
-        std::fs::write(&child_record, format!("{}\n", dead().encode())).unwrap();
+        std::fs::write(
+            &child_record,
+            format!("{}\n", crate::process::dead().encode()),
+        )
+        .unwrap();
         assert_eq!(sweep_stale(home.path()).removed, 1);
         assert!(names(&dir).is_empty(), "{:?}", names(&dir));
     }
@@ -602,7 +410,7 @@ mod tests {
     #[test]
     fn sweep_never_follows_links_nor_zeroes_hard_links() {
         let (home, dir) = home();
-        let dead = dead().encode();
+        let dead = crate::process::dead().encode();
         let target = home.path().join("precious");
         std::fs::write(&target, "precious").unwrap();
         symlink(&target, dir.join(format!("kubeconfig-{dead}-link.yaml"))).unwrap();
@@ -621,7 +429,7 @@ mod tests {
     #[test]
     fn a_directory_others_can_write_is_not_swept() {
         let (home, dir) = home();
-        let dead = dead().encode();
+        let dead = crate::process::dead().encode();
         let planted = dir.join(format!("kubeconfig-{dead}-x.yaml"));
         std::fs::write(&planted, "x").unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();

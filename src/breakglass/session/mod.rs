@@ -15,7 +15,7 @@ use nix::unistd::Pid;
 use tokio::process::Command;
 use tokio::signal::unix::{SignalKind, signal};
 
-pub use files::{ProcessId, SessionFile, Sweep, open_for_use, sweep_stale};
+pub use files::{SessionFile, Sweep, open_for_use, sweep_stale};
 
 use crate::error::{Context as _, Error, Result};
 use crate::fleet::Cluster;
