@@ -73,7 +73,23 @@ fn recover(env: &TestEnv, cp: &ControlPlane, run: Run) -> Output {
         Run::SelfRotate => Run::SelfRotate,
         _ => Run::Adopt,
     };
-    kube_dc(env, &recovery.args(env, cp))
+    let mut args = recovery.args(env, cp);
+    // Patient with the token controller: under the suite's load it once took over 30 s to
+    // fill the re-created Secret after a cut revocation.
+    args.extend(["--timeout", "120s"].map(String::from));
+    kube_dc(env, &args)
+}
+
+/// The break-glass ServiceAccount and token Secret as the cluster has them, without the
+/// token: for the message of a failed recovery.
+fn token_objects(cp: &ControlPlane) -> String {
+    let out = cp
+        .kubectl(cp.admin_kubeconfig())
+        .args(["get", "-n", "kube-system", "serviceaccount/break-glass", "secret/break-glass-token"])
+        .args(["-o", "jsonpath={range .items[*]}{.kind} uid={.metadata.uid} deleting={.metadata.deletionTimestamp} annotations={.metadata.annotations}{\"\\n\"}{end}"])
+        .output()
+        .unwrap();
+    show(&out)
 }
 
 fn secret_token(cp: &ControlPlane, secret: &str) -> Option<String> {
@@ -195,8 +211,9 @@ fn trial_with(
     let out = recover(env, cp, run);
     assert!(
         out.status.success(),
-        "{context}: the recovery failed: {}\nrun said:\n{said}",
-        show(&out)
+        "{context}: the recovery failed: {}\nrun said:\n{said}\nthe cluster: {}",
+        show(&out),
+        token_objects(cp)
     );
     assert_eq!(
         file_state(env, cp),

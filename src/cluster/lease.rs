@@ -11,6 +11,9 @@
 //! within the 20 s between a renewal and the expiry). On the machine (host, boot and PID
 //! namespace) that took it, a Lease whose process is gone is taken over at once, so a
 //! re-run after a kill -9 does not wait.
+//!
+//! Over 500 lines with its unit tests (~80): taking, renewing, confirming and releasing
+//! share one state and read best as one piece; the code itself is about 530 lines.
 
 use std::collections::BTreeMap;
 use std::future::Future;
