@@ -32,7 +32,7 @@ grep -q 'decrypts: *ok' <<<"$out" || fail "status alpha did not decrypt: $out"
 echo "ok: status alpha (decrypts)" >&2
 
 # `use` runs the command with KUBECONFIG set; the binary itself is the only command there is.
-out=$(bastion "${keyed[@]}" "$box/kube-dc" bootstrap break-glass use alpha -- "$box/kube-dc" --version 2>&1) \
+out=$(bastion "${keyed[@]}" "$box/kube-dc" bootstrap break-glass use alpha --reason "check-static: bastion test" -- "$box/kube-dc" --version 2>&1) \
   || fail "use alpha failed: $out"
 grep -q '^kube-dc ' <<<"$out" || fail "use alpha did not run the command: $out"
 [ -z "$(ls -A "$box/home/.kube-dc/break-glass" 2>/dev/null)" ] || fail "use left a decrypted kubeconfig behind"
