@@ -754,16 +754,7 @@ fn use_without_an_age_key_fails_clearly_and_leaves_no_file() {
     let out = env
         .kube_dc()
         .env_remove("SOPS_AGE_KEY_FILE")
-        .args([
-            "bootstrap",
-            "break-glass",
-            "use",
-            "alpha",
-            "--reason",
-            "test",
-            "--",
-            "true",
-        ])
+        .args(crate::support::USE_ALPHA)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));

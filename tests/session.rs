@@ -203,16 +203,7 @@ fn a_looser_session_directory_is_repaired() {
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let out = env
         .kube_dc()
-        .args([
-            "bootstrap",
-            "break-glass",
-            "use",
-            "alpha",
-            "--reason",
-            "test",
-            "--",
-            "true",
-        ])
+        .args(crate::support::USE_ALPHA)
         .output()
         .unwrap();
     assert!(

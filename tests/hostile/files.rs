@@ -120,16 +120,7 @@ fn break_glass_file_of_every_type_is_refused() {
         // `use` reads it before sops does: sops never opens a fleet path.
         cases.push(
             case("break-glass file (use)", BREAK_GLASS, form)
-                .args([
-                    "bootstrap",
-                    "break-glass",
-                    "use",
-                    "alpha",
-                    "--reason",
-                    "test",
-                    "--",
-                    "true",
-                ])
+                .args(crate::support::USE_ALPHA)
                 .exit(1)
                 .says(form.says()),
         );
@@ -265,16 +256,7 @@ fn cluster_directories_through_links_are_refused() {
             .within(FAST),
         Case::new("cluster directory linked outside the fleet (use)")
             .setup(outside_alpha)
-            .args([
-                "bootstrap",
-                "break-glass",
-                "use",
-                "alpha",
-                "--reason",
-                "test",
-                "--",
-                "true",
-            ])
+            .args(crate::support::USE_ALPHA)
             .exit(2)
             .says("is a symbolic link")
             .within(FAST),

@@ -161,16 +161,7 @@ fn many_clear_tokens(text: Vec<u8>) -> Vec<u8> {
 }
 
 const STATUS_ALPHA: [&str; 4] = ["bootstrap", "break-glass", "status", "alpha"];
-const USE_ALPHA: [&str; 8] = [
-    "bootstrap",
-    "break-glass",
-    "use",
-    "alpha",
-    "--reason",
-    "test",
-    "--",
-    "true",
-];
+const USE_ALPHA: [&str; 8] = crate::support::USE_ALPHA;
 
 fn hostile(what: &str, mutate: Mutate, command: &str, args: &[&str]) -> Case {
     Case::new(format!("{command} on a break-glass file with {what}"))

@@ -78,16 +78,7 @@ fn decrypted(name: &str, plaintext: String, args: &[&str]) -> Case {
 #[test]
 fn a_decrypted_file_that_is_no_kubeconfig_is_described_not_quoted() {
     let oops = kubeconfig_with("    username: [oops]\n");
-    let use_alpha = [
-        "bootstrap",
-        "break-glass",
-        "use",
-        "alpha",
-        "--reason",
-        "test",
-        "--",
-        "true",
-    ];
+    let use_alpha = crate::support::USE_ALPHA;
     let mut cases = vec![
         decrypted(
             "username: [oops] after token:",
@@ -265,7 +256,7 @@ fn sops_output_is_redacted_and_bounded() {
                 let file = s.write("home/payload", kubeconfig_with(""));
                 fake_sops(s, &format!("cat '{}' >&2; exit 128", file.display()));
             })
-            .args(["bootstrap", "break-glass", "use", "alpha", "--reason", "test", "--", "true"])
+            .args(crate::support::USE_ALPHA)
             .exit(1)
             .says("no usable age key")
             .may_change("home/.kube-dc/"),

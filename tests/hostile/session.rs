@@ -58,16 +58,7 @@ fn sweep(name: &str) -> Case {
 
 pub fn use_alpha(name: &str) -> Case {
     Case::new(name)
-        .args([
-            "bootstrap",
-            "break-glass",
-            "use",
-            "alpha",
-            "--reason",
-            "test",
-            "--",
-            "true",
-        ])
+        .args(crate::support::USE_ALPHA)
         .within(FAST)
         // Every session is journaled (issue 16): that file is meant to change.
         .may_change("home/.kube-dc/journal/")

@@ -104,16 +104,7 @@ fn a_wrong_key_is_reported_the_same_without_sops() {
     cmd.env("PATH", PATH_WITHOUT_SOPS)
         .env_remove("KUBE_DC_SOPS")
         .env("SOPS_AGE_KEY_FILE", &other)
-        .args([
-            "bootstrap",
-            "break-glass",
-            "use",
-            "alpha",
-            "--reason",
-            "test",
-            "--",
-            "true",
-        ]);
+        .args(crate::support::USE_ALPHA);
     let out = cmd.output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     assert!(

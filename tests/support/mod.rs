@@ -7,6 +7,17 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub const FIXTURE_KEY: &str = "TEST-ONLY-age-key.txt";
+/// `use` of the fixture's cluster alpha running `true`, with the reason `use` requires.
+pub const USE_ALPHA: [&str; 8] = [
+    "bootstrap",
+    "break-glass",
+    "use",
+    "alpha",
+    "--reason",
+    "test",
+    "--",
+    "true",
+];
 
 pub mod canary;
 pub mod fault_proxy;
