@@ -73,6 +73,29 @@ pub fn check_target(dir: &Dir, name: &str) -> Result<()> {
     }
 }
 
+/// How much a probe writes: several times a break-glass file, so a disk that takes it
+/// takes the real write too.
+const PROBE_BYTES: usize = 64 * 1024;
+
+/// Whether `dir` has room for a new `name`: a file can be created there and takes
+/// [`PROBE_BYTES`] up to the disk (fsync), asked by steps that must not fail later
+/// (rotate, before revoking). The probe is an unnamed file where the file system has
+/// them, so a kill leaves nothing; elsewhere it is named like a temp file of `name`,
+/// which the next write of `name` sweeps.
+pub fn check_room(dir: &Dir, name: &str) -> std::io::Result<()> {
+    let fill = |mut file: File| {
+        file.write_all(&[0; PROBE_BYTES])?;
+        file.sync_all()
+    };
+    if let Some(unnamed) = dir.create_unnamed()? {
+        return fill(unnamed);
+    }
+    let (file, probe) = dir.create_unique(&format!(".{name}."), ".tmp")?;
+    let filled = fill(file);
+    let _ = dir.unlink(OsStr::new(&probe));
+    filled
+}
+
 /// A write takes well under this; an older temp file of the same target was left by a
 /// process that was killed (it holds ciphertext only, but it is litter in the fleet).
 const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(300);
@@ -159,6 +182,19 @@ mod tests {
         );
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "old");
         assert_eq!(entries(dir.path()), vec!["f.enc.yaml"]);
+    }
+
+    #[test]
+    fn the_room_check_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f.enc.yaml"), "old").unwrap();
+        let d = Dir::open(dir.path()).unwrap();
+        check_room(&d, "f.enc.yaml").unwrap();
+        assert_eq!(entries(dir.path()), vec!["f.enc.yaml"]);
+        assert!(
+            d.create_unnamed().unwrap().is_some(),
+            "this file system has unnamed files, so a killed check leaves none"
+        );
     }
 
     #[test]

@@ -344,6 +344,18 @@ impl Dir {
         )
     }
 
+    /// Opens an unnamed 0600 file in this directory (`O_TMPFILE`): it has no name to leave
+    /// behind, even when the process is killed. `None` where the file system has no
+    /// unnamed files.
+    pub fn create_unnamed(&self) -> std::io::Result<Option<File>> {
+        let flags = OFlag::O_TMPFILE | OFlag::O_WRONLY | OFlag::O_CLOEXEC;
+        match nix::fcntl::openat(self.fd.as_fd(), ".", flags, Mode::from_bits_truncate(0o600)) {
+            Ok(fd) => Ok(Some(File::from(fd))),
+            Err(Errno::EOPNOTSUPP | Errno::EISDIR | Errno::EINVAL) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Creates `<prefix><random><suffix>` with [`Dir::create_new`]; returns it and its name.
     pub fn create_unique(&self, prefix: &str, suffix: &str) -> std::io::Result<(File, String)> {
         let mut last = std::io::Error::other("no attempt");

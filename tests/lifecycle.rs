@@ -926,14 +926,7 @@ fn adopt_on_a_full_disk_keeps_the_old_file_whole() {
     let env = TestEnv::new().with_git();
     adopt_ok(&env, cp, "beta");
     let dir = env.fleet.join("clusters/beta");
-    let files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            let name = e.file_name().to_string_lossy().into_owned();
-            (name, std::fs::read(e.path()).unwrap())
-        })
-        .collect();
+    let files = contents_of(&dir);
     // A new token, so that adopt has to write (it leaves a file holding the current one).
     reset_cluster(cp);
     full_disk::private_mount_namespace();
@@ -952,4 +945,44 @@ fn adopt_on_a_full_disk_keeps_the_old_file_whole() {
         .iter()
         .find(|(n, _)| n == "break-glass-kubeconfig.enc.yaml");
     assert_eq!(Some(&old), kept.map(|(_, c)| c), "the old file changed");
+}
+
+/// Rotate onto a full disk (the same filled tmpfs) stops before revoking: the running
+/// token is never revoked for a file that cannot be written, and nothing is left behind.
+#[test]
+fn rotate_on_a_full_disk_stops_before_revoking() {
+    let _serial = serial();
+    let cp = shared_control_plane();
+    reset_cluster(cp);
+    let env = TestEnv::new().with_git();
+    adopt_ok(&env, cp, "beta");
+    let uid = secret_uid(cp);
+    let dir = env.fleet.join("clusters/beta");
+    let files = contents_of(&dir);
+    full_disk::private_mount_namespace();
+    full_disk::mount_full_tmpfs(&dir, &files);
+    let before = files_under(&dir);
+    let out = bg(&env, cp, &admin(cp, &["rotate", "beta", "--no-commit"]));
+    let after = files_under(&dir);
+    full_disk::unmount(&dir);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("rotate stopped before revoking anything") && err.contains("the disk is full"),
+        "{err}"
+    );
+    assert_eq!(after, before, "a file was left or removed: {after:?}");
+    assert_eq!(secret_uid(cp), uid, "the token was revoked anyway");
+}
+
+/// Each file in `dir`: its name and content.
+fn contents_of(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name, std::fs::read(e.path()).unwrap())
+        })
+        .collect()
 }

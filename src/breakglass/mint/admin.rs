@@ -14,7 +14,7 @@ use crate::breakglass::session::{SESSION_CLUSTER_ENV, SESSION_ENV};
 use crate::cluster::lease::Lock;
 use crate::cluster::{self, Carried, Connection, MintedToken};
 use crate::cluster_config::EXTERNAL_URL_KEY;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, describe_io};
 use crate::fleet::{BREAK_GLASS_FILE, Cluster, ClusterName};
 use crate::input::ServerUrl;
 use crate::kubeconfig::{self, BreakGlassCredential};
@@ -98,7 +98,7 @@ async fn rotate_locked(
 
 /// What the end of a rotation needs from the file system, checked while nothing is
 /// revoked: the break-glass file is one the atomic write may replace, and its directory
-/// takes a new file.
+/// has room for the new one (a full disk stops the rotation here, not after revoking).
 fn check_writable(cluster: &Cluster) -> Result<()> {
     let stop = |why: &str| {
         Error::failed(format!(
@@ -111,16 +111,13 @@ fn check_writable(cluster: &Cluster) -> Result<()> {
         Some(hint) => stop(e.message()).with_hint(hint),
         None => stop(e.message()),
     })?;
-    let (_, probe) = dir
-        .create_unique(".kube-dc-write-check-", ".tmp")
-        .map_err(|e| {
-            stop(&format!(
-                "cannot create a file in {}: {e}",
-                dir.path().display()
-            ))
-        })?;
-    let _ = dir.unlink(std::ffi::OsStr::new(&probe));
-    Ok(())
+    atomic::check_room(&dir, BREAK_GLASS_FILE).map_err(|e| {
+        stop(&format!(
+            "cannot write a new file in {}: {}",
+            dir.path().display(),
+            describe_io(&e)
+        ))
+    })
 }
 
 /// The fleet side first (nothing touches the cluster if it cannot work), then the admin
