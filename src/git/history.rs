@@ -14,8 +14,11 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
-use git2::{ObjectType, Oid, Repository, Tree, TreeEntry};
+use std::rc::Rc;
 
+use git2::{Odb, Oid, Repository};
+
+use super::raw_tree::{self, RawTree, git_order};
 use super::repo::{CommitInfo, Repo, git_error};
 use super::tree_paths::TreePaths;
 use crate::error::Result;
@@ -112,7 +115,8 @@ fn walk(repo: &Repository, wanted: &[(String, Oid)]) -> Result<Vec<(usize, Oid)>
     let mut revwalk = repo.revwalk()?;
     revwalk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)?;
     revwalk.push_head()?;
-    let mut trees = TreeCache::new(repo);
+    let odb = repo.odb()?;
+    let mut trees = TreeCache::new(&odb);
     for id in revwalk {
         let commit = repo.find_commit(id?)?;
         let tree = trees.get(commit.tree_id())?;
@@ -131,41 +135,43 @@ fn walk(repo: &Repository, wanted: &[(String, Oid)]) -> Result<Vec<(usize, Oid)>
     Ok(found)
 }
 
+type Shared<'o> = Rc<RawTree<'o>>;
+
 /// Resolves the leaves under `node` that this commit touched, updating `pending` on the
 /// way back up; returns how many.
-fn visit<'r>(
+fn visit<'o>(
     node: &mut Node,
-    tree: &Tree<'r>,
-    parents: &[Option<Tree<'r>>],
-    trees: &mut TreeCache<'r>,
+    tree: &RawTree<'o>,
+    parents: &[Option<Shared<'o>>],
+    trees: &mut TreeCache<'o>,
     hits: &mut Vec<usize>,
 ) -> Result<usize, git2::Error> {
     let mut resolved = 0;
-    for i in changed_entries(tree, parents.first().and_then(Option::as_ref)) {
+    for i in changed_entries(tree, parents.first().and_then(Option::as_deref)) {
         let Some(entry) = tree.get(i) else { continue };
-        let Some(child) = node.children.get_mut(entry.name_bytes()) else {
+        let Some(child) = node.children.get_mut(entry.name) else {
             continue;
         };
-        let same_as = |p: &Option<Tree>| {
+        let same_as = |p: &Option<Shared>| {
             p.as_ref()
-                .and_then(|t| t.get_name_bytes(entry.name_bytes()))
-                .is_some_and(|e| e.id() == entry.id())
+                .and_then(|t| t.by_name(entry.name))
+                .is_some_and(|e| e.same_id(&entry))
         };
         if child.pending == 0 || parents.iter().skip(1).any(same_as) {
             continue;
         }
         let count = match child.leaf {
-            Some((index, blob)) if blob == entry.id() => {
+            Some((index, blob)) if entry.has_id(blob) => {
                 hits.push(index);
                 child.pending = 0;
                 1
             }
             Some(_) => 0,
-            None if entry.kind() == Some(ObjectType::Tree) => {
+            None if entry.is_tree => {
                 let subtree = trees.get(entry.id())?;
                 let sub_parents = parents
                     .iter()
-                    .map(|p| subtree_of(p.as_ref(), entry.name_bytes(), trees))
+                    .map(|p| subtree_of(p.as_deref(), entry.name, trees))
                     .collect::<Result<Vec<_>, _>>()?;
                 visit(child, &subtree, &sub_parents, trees, hits)?
             }
@@ -177,20 +183,20 @@ fn visit<'r>(
     Ok(resolved)
 }
 
-fn subtree_of<'r>(
-    parent: Option<&Tree<'r>>,
+fn subtree_of<'o>(
+    parent: Option<&RawTree<'o>>,
     name: &[u8],
-    trees: &mut TreeCache<'r>,
-) -> Result<Option<Tree<'r>>, git2::Error> {
-    match parent.and_then(|t| t.get_name_bytes(name)) {
-        Some(e) if e.kind() == Some(ObjectType::Tree) => trees.get(e.id()).map(Some),
+    trees: &mut TreeCache<'o>,
+) -> Result<Option<Shared<'o>>, git2::Error> {
+    match parent.and_then(|t| t.by_name(name)) {
+        Some(e) if e.is_tree => trees.get(e.id()).map(Some),
         _ => Ok(None),
     }
 }
 
 /// Indices of `tree`'s entries that are absent from `base` or differ from it: a merge of
 /// the two sorted entry lists, comparing ids only.
-fn changed_entries(tree: &Tree, base: Option<&Tree>) -> Vec<usize> {
+fn changed_entries(tree: &RawTree, base: Option<&RawTree>) -> Vec<usize> {
     let Some(base) = base else {
         return (0..tree.len()).collect();
     };
@@ -203,14 +209,12 @@ fn changed_entries(tree: &Tree, base: Option<&Tree>) -> Vec<usize> {
     let mut changed = Vec::new();
     let mut other = base.iter().peekable();
     for (i, entry) in tree.iter().enumerate() {
-        while other
-            .peek()
-            .is_some_and(|o| git_order(o, &entry) == Ordering::Less)
-        {
+        let order = |o: &raw_tree::Entry| git_order(o.name, o.is_tree, entry.name, entry.is_tree);
+        while other.peek().is_some_and(|o| order(o) == Ordering::Less) {
             other.next();
         }
         match other.peek() {
-            Some(o) if git_order(o, &entry) == Ordering::Equal && o.id() == entry.id() => {}
+            Some(o) if order(o) == Ordering::Equal && o.same_id(&entry) => {}
             _ => changed.push(i),
         }
     }
@@ -218,68 +222,47 @@ fn changed_entries(tree: &Tree, base: Option<&Tree>) -> Vec<usize> {
 }
 
 /// The common case, a commit that changed entries without adding or removing any: compare
-/// ids position by position (no name comparisons, which dominated the walk), then confirm
-/// each difference by name, since an add plus a remove also keeps the length and shifts
-/// positions.
-fn changed_in_place(tree: &Tree, base: &Tree) -> Vec<usize> {
+/// ids position by position, then confirm each difference by name, since an add plus a
+/// remove also keeps the length and shifts positions.
+fn changed_in_place(tree: &RawTree, base: &RawTree) -> Vec<usize> {
     (0..tree.len())
         .filter(|&i| match (tree.get(i), base.get(i)) {
-            (Some(a), Some(b)) => a.id() != b.id(),
+            (Some(a), Some(b)) => !a.same_id(&b),
             _ => true,
         })
         .filter(|&i| {
             tree.get(i).is_some_and(|entry| {
-                base.get_name_bytes(entry.name_bytes())
-                    .is_none_or(|old| old.id() != entry.id())
+                base.by_name(entry.name)
+                    .is_none_or(|old| !old.same_id(&entry))
             })
         })
         .collect()
 }
 
-/// Git's tree entry order: byte order, a directory's name compared as if ending in `/`.
-fn git_order(a: &TreeEntry, b: &TreeEntry) -> Ordering {
-    let end = |e: &TreeEntry, n: usize| {
-        let name = e.name_bytes();
-        name.get(n)
-            .copied()
-            .unwrap_or(if e.kind() == Some(ObjectType::Tree) {
-                b'/'
-            } else {
-                0
-            })
-    };
-    let (an, bn) = (a.name_bytes(), b.name_bytes());
-    let n = an.len().min(bn.len());
-    an.iter()
-        .take(n)
-        .cmp(bn.iter().take(n))
-        .then_with(|| end(a, n).cmp(&end(b, n)))
-}
-
 /// Keeps the trees of this commit and the previous one: in a linear history a commit's
-/// parent trees are the next commit's own, so each tree is parsed once.
-struct TreeCache<'r> {
-    repo: &'r Repository,
-    current: HashMap<Oid, Tree<'r>>,
-    previous: HashMap<Oid, Tree<'r>>,
+/// parent trees are the next commit's own, so each tree is read once.
+struct TreeCache<'o> {
+    odb: &'o Odb<'o>,
+    current: HashMap<Oid, Shared<'o>>,
+    previous: HashMap<Oid, Shared<'o>>,
 }
 
-impl<'r> TreeCache<'r> {
-    fn new(repo: &'r Repository) -> Self {
+impl<'o> TreeCache<'o> {
+    fn new(odb: &'o Odb<'o>) -> Self {
         TreeCache {
-            repo,
+            odb,
             current: HashMap::new(),
             previous: HashMap::new(),
         }
     }
 
-    fn get(&mut self, id: Oid) -> Result<Tree<'r>, git2::Error> {
+    fn get(&mut self, id: Oid) -> Result<Shared<'o>, git2::Error> {
         if let Some(tree) = self.current.get(&id) {
             return Ok(tree.clone());
         }
         let tree = match self.previous.remove(&id) {
             Some(tree) => tree,
-            None => self.repo.find_tree(id)?,
+            None => Rc::new(RawTree::read(self.odb, id)?),
         };
         self.current.insert(id, tree.clone());
         Ok(tree)

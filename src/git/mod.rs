@@ -49,6 +49,7 @@ mod commit;
 mod history;
 mod message;
 mod push;
+mod raw_tree;
 mod record;
 mod repo;
 mod state;
