@@ -721,6 +721,52 @@ fn stopped_token_controller_times_out_with_a_message_naming_it() {
     assert!(!env.break_glass_file("beta").exists());
 }
 
+/// The token controller deletes a token Secret it takes for orphaned, as when its cache
+/// still holds the ServiceAccount that a revocation cut short had deleted. That race
+/// cannot be produced on cue, so the test deletes the Secret in the controller's place,
+/// while the controller is paused: adopt applies the Secret again instead of waiting for
+/// a Secret that nothing will create, and gets its token once the controller runs.
+#[test]
+fn a_token_secret_deleted_while_adopt_waits_is_applied_again() {
+    let _serial = serial();
+    let cp = shared_control_plane();
+    reset_cluster(cp);
+    let env = TestEnv::new().with_git();
+    let paused = TokenControllerStopped::new(cp);
+    let mut cmd = env.kube_dc_process();
+    cmd.args(["bootstrap", "break-glass"])
+        .args(admin(cp, &["adopt", "beta", "--timeout", "60s"]));
+    let adopt = Running::start(cmd);
+    adopt.wait_for("waiting for the token controller");
+    let applied = secret_uid(cp).expect("adopt applied the token Secret");
+    let out = kubectl(
+        cp,
+        cp.admin_kubeconfig(),
+        &["delete", "secret", "-n", "kube-system", "break-glass-token"],
+    );
+    assert!(out.status.success(), "{}", show(&out));
+    let again = poll(Duration::from_secs(10), || {
+        secret_uid(cp).filter(|uid| *uid != applied)
+    });
+    drop(paused);
+    let (code, err) = adopt.finish();
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(secret_uid(cp), Some(again));
+    env.break_glass_login(cp, "beta", "kubeconfig-check.yaml");
+}
+
+/// `what()` once it is `Some`, polled for up to `limit`.
+fn poll<T>(limit: Duration, what: impl Fn() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(found) = what() {
+            return found;
+        }
+        assert!(std::time::Instant::now() < deadline, "not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn no_matching_sops_rule_fails_before_the_cluster_is_touched() {
     let _serial = serial();

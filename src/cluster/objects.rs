@@ -85,6 +85,16 @@ impl Manifest {
         }
     }
 
+    /// With the labels and annotations `carried` keeps from before, over ours.
+    fn carrying(mut self, carried: &Carried) -> Manifest {
+        carried.onto(
+            &mut self.service_account.metadata,
+            &mut self.binding.metadata,
+            &mut self.secret.metadata,
+        );
+        self
+    }
+
     /// Multi-document YAML, for `--dry-run`.
     pub fn to_yaml(&self) -> Result<String> {
         let docs = [
@@ -101,12 +111,7 @@ impl Manifest {
 /// Server-side apply of the three objects, ServiceAccount first, with the labels and
 /// annotations `carried` keeps from before.
 pub async fn apply(client: &Client, id: &Identity, carried: &Carried) -> Result<()> {
-    let mut manifest = Manifest::new(id);
-    carried.onto(
-        &mut manifest.service_account.metadata,
-        &mut manifest.binding.metadata,
-        &mut manifest.secret.metadata,
-    );
+    let manifest = Manifest::new(id).carrying(carried);
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let sa: Api<ServiceAccount> = Api::namespaced(client.clone(), &id.namespace);
     let account = call(
@@ -127,7 +132,18 @@ pub async fn apply(client: &Client, id: &Identity, carried: &Carried) -> Result<
         crb.patch(&id.binding, &params, &Patch::Apply(&manifest.binding)),
     )
     .await?;
-    let secret = pinned_to(manifest.secret, &account);
+    apply_secret(client, id, manifest.secret, &account).await
+}
+
+/// The token Secret, pinned to `account`.
+async fn apply_secret(
+    client: &Client,
+    id: &Identity,
+    secret: Secret,
+    account: &ServiceAccount,
+) -> Result<()> {
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let secret = pinned_to(secret, account);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &id.namespace);
     call(
         &format!("applying Secret {}/{}", id.namespace, id.secret),
@@ -135,6 +151,27 @@ pub async fn apply(client: &Client, id: &Identity, carried: &Carried) -> Result<
     )
     .await?;
     Ok(())
+}
+
+/// Applies the token Secret again when it vanished while its token was awaited: the
+/// token controller deletes a Secret it takes for orphaned, which it may do when its
+/// cache still holds the previous ServiceAccount of the same name (after a revocation
+/// cut short). Nothing would ever fill the Secret then.
+async fn reapply_secret(client: &Client, id: &Identity, carried: &Carried) -> Result<()> {
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &id.namespace);
+    let what = format!(
+        "reading ServiceAccount {}/{}",
+        id.namespace, id.service_account
+    );
+    let Some(account) = call(&what, accounts.get_opt(&id.service_account)).await? else {
+        return Err(Error::failed(format!(
+            "ServiceAccount {}/{} was deleted while kube-dc waited for its token (by another tool or person?)",
+            id.namespace, id.service_account
+        ))
+        .with_hint("run the same command again"));
+    };
+    let secret = Manifest::new(id).carrying(carried).secret;
+    apply_secret(client, id, secret, &account).await
 }
 
 /// Names the ServiceAccount's UID on its token Secret. Right after a revocation the token
@@ -214,10 +251,12 @@ where
 }
 
 /// Polls until the token controller has filled `token` and `ca.crt` of a token Secret
-/// whose UID differs from `previous_uid`.
+/// whose UID differs from `previous_uid`; applies the Secret again (with `carried`) if it
+/// vanishes meanwhile.
 pub async fn wait_for_token(
     client: &Client,
     id: &Identity,
+    carried: &Carried,
     previous_uid: Option<&str>,
     timeout: Duration,
 ) -> Result<MintedToken> {
@@ -235,9 +274,11 @@ pub async fn wait_for_token(
             }
             Err(ReadFailure::Unreachable(e) | ReadFailure::Failed(e)) => return Err(e),
         };
-        if let Some(minted) = secret
-            .and_then(filled_token)
-            .filter(|m| Some(m.uid.as_str()) != previous_uid)
+        let Some(secret) = secret else {
+            reapply_secret(client, id, carried).await?;
+            continue;
+        };
+        if let Some(minted) = filled_token(secret).filter(|m| Some(m.uid.as_str()) != previous_uid)
         {
             return Ok(minted);
         }

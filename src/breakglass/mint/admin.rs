@@ -32,7 +32,9 @@ pub async fn adopt(sops: &Sops, target: &Target, progress: &dyn Progress) -> Res
         cluster::apply(&conn.client, &target.identity, &carried).await?;
         progress.step(name, Step::WaitingForToken);
         let timeout = target.token_timeout;
-        let minted = cluster::wait_for_token(&conn.client, &target.identity, None, timeout).await?;
+        let minted =
+            cluster::wait_for_token(&conn.client, &target.identity, &carried, None, timeout)
+                .await?;
         let url = server.to_string();
         if super::up_to_date::holds(sops, &target.cluster, &url, &minted).await {
             return Ok(Outcome {

@@ -102,9 +102,11 @@ async fn swap_in_stand_in(
     let name = target.cluster.name();
     let stand_in = target.identity.temporary();
     progress.step(name, Step::SelfRotation(Stage::MintStandIn));
-    cluster::apply(client, &stand_in, &cluster::Carried::default()).await?;
+    let carried = cluster::Carried::default();
+    cluster::apply(client, &stand_in, &carried).await?;
     progress.step(name, Step::WaitingForToken);
-    let minted = cluster::wait_for_token(client, &stand_in, None, target.token_timeout).await?;
+    let minted =
+        cluster::wait_for_token(client, &stand_in, &carried, None, target.token_timeout).await?;
     progress.step(name, Step::SelfRotation(Stage::SealStandIn));
     let credential = BreakGlassCredential {
         server: server.to_string(),

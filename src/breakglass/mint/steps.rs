@@ -52,8 +52,14 @@ pub async fn mint_again(
     cluster::apply(client, &target.identity, carried).await?;
     progress.step(name, Step::WaitingForToken);
     let old_uid = old.map(|o| o.uid.as_str());
-    let minted =
-        cluster::wait_for_token(client, &target.identity, old_uid, target.token_timeout).await?;
+    let minted = cluster::wait_for_token(
+        client,
+        &target.identity,
+        carried,
+        old_uid,
+        target.token_timeout,
+    )
+    .await?;
     if old.is_some_and(|o| o.token.expose_secret() == minted.token.expose_secret()) {
         return Err(Error::failed(
             "the cluster issued the old token again: it was not rotated",
