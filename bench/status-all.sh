@@ -170,4 +170,4 @@ printf '  status --all:                                          %8.3f s   %6.1f
 printf '  status --all, sops binary forced:                      %8.3f s   in-process is %.1fx faster\n' "$binary" "$(echo "$binary / $full" | bc -l)"
 printf '  status --all --no-decrypt:                             %8.3f s   %6.1fx faster\n' "$nodecrypt" "$(echo "$loop / $nodecrypt" | bc -l)"
 printf '  use -- true: in-process %.3f s, sops binary forced %.3f s\n' "$use_reader" "$use_binary"
-printf '  targets: status --all >= 15x faster than with the binary forced and < 0.5 s; --no-decrypt < 0.5 s\n'
+printf '  targets: status --all >= 15x faster than with the binary forced and < 0.5 s; --no-decrypt no slower than before the in-process reader (0.38 s)\n'
