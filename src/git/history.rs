@@ -240,12 +240,18 @@ fn changed_in_place(tree: &RawTree, base: &RawTree) -> Vec<usize> {
 }
 
 /// Keeps the trees of this commit and the previous one: in a linear history a commit's
-/// parent trees are the next commit's own, so each tree is read once.
+/// parent trees are the next commit's own, so each tree is read once. Small trees (a
+/// cluster's directory) are kept until used again: the parent's version of the directory
+/// a commit changed is that directory's version at its next change down the history.
 struct TreeCache<'o> {
     odb: &'o Odb<'o>,
     current: HashMap<Oid, Shared<'o>>,
     previous: HashMap<Oid, Shared<'o>>,
+    kept: HashMap<Oid, Shared<'o>>,
 }
+
+/// A tree with at most this many entries is a small one.
+const SMALL_TREE: usize = 32;
 
 impl<'o> TreeCache<'o> {
     fn new(odb: &'o Odb<'o>) -> Self {
@@ -253,6 +259,7 @@ impl<'o> TreeCache<'o> {
             odb,
             current: HashMap::new(),
             previous: HashMap::new(),
+            kept: HashMap::new(),
         }
     }
 
@@ -260,7 +267,7 @@ impl<'o> TreeCache<'o> {
         if let Some(tree) = self.current.get(&id) {
             return Ok(tree.clone());
         }
-        let tree = match self.previous.remove(&id) {
+        let tree = match self.previous.remove(&id).or_else(|| self.kept.remove(&id)) {
             Some(tree) => tree,
             None => Rc::new(RawTree::read(self.odb, id)?),
         };
@@ -269,6 +276,8 @@ impl<'o> TreeCache<'o> {
     }
 
     fn next_commit(&mut self) {
+        let small = self.previous.drain().filter(|(_, t)| t.len() <= SMALL_TREE);
+        self.kept.extend(small);
         self.previous = std::mem::take(&mut self.current);
     }
 }

@@ -110,18 +110,21 @@ impl<'o> RawTree<'o> {
 
 /// The entries of a raw tree, or `None` if it is not well formed.
 fn spans(data: &[u8], id_len: usize) -> Option<Vec<Span>> {
-    let mut entries = Vec::new();
+    // An entry is at least a 5-digit mode, a space, a 1-byte name, a NUL and the id.
+    let mut entries = Vec::with_capacity(data.len() / (id_len + 8));
     let mut at = 0;
     while let Some(rest) = data.get(at..).filter(|r| !r.is_empty()) {
-        let space = rest.iter().position(|&b| b == b' ')?;
-        let nul = rest.iter().position(|&b| b == 0).filter(|&n| n > space)?;
-        let mode = rest.get(..space)?.iter().try_fold(0u32, |m, &d| {
-            d.is_ascii_digit().then(|| m * 8 + u32::from(d - b'0'))
-        })?;
+        let nul = rest.iter().position(|&b| b == 0)?;
+        let space = rest.get(..nul)?.iter().position(|&b| b == b' ')?;
+        let mode = rest.get(..space)?;
+        if mode.is_empty() || !mode.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
         entries.push(Span {
             name_start: at + space + 1,
             name_end: at + nul,
-            is_tree: mode & 0o170000 == 0o040000,
+            // Git writes "40000"; old tools zero-padded it.
+            is_tree: matches!(mode, b"40000" | b"040000"),
         });
         at += nul + 1 + id_len;
     }

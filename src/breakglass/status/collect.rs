@@ -4,7 +4,8 @@
 //! then [`super::judge`] adds the problems.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -58,22 +59,27 @@ pub async fn collect(
         true => Some(Sops::for_reading(fleet.root())?),
     };
     let now = Utc::now();
-    // The history walk and reading the files are independent: use both cores.
-    let (git, files) = std::thread::scope(|scope| {
-        let git = scope.spawn(|| GitFacts::read(fleet, &rels, ui));
-        let files: Vec<Result<Option<FileFacts>>> = clusters
-            .iter()
-            .map(|c| FileFacts::read(c, &sops_config, &scanner, options.decrypt))
-            .collect();
+    // The history walk and reading the files are independent: use both cores, the
+    // walk's thread taking files too once the walk is done.
+    let files = SharedList::new(clusters);
+    let read = |c: &Cluster| FileFacts::read(c, &sops_config, &scanner, options.decrypt);
+    let git = std::thread::scope(|scope| {
+        let git = scope.spawn(|| {
+            let git = GitFacts::read(fleet, &rels, ui);
+            files.work(read);
+            git
+        });
+        files.work(read);
         // A panic on the Git thread stays a panic, with its own message.
-        let git = git.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-        (git, files)
+        git.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
     });
+    let files = files.results();
     let git = git?;
     let mut left_to_binary = Vec::new();
     let mut statuses: Vec<ClusterStatus> = Vec::with_capacity(clusters.len());
     for (i, (cluster, file)) in clusters.iter().zip(files).enumerate() {
-        let mut file = file?;
+        let mut file =
+            file.ok_or_else(|| Error::failed(format!("{}: not read", cluster.name())))??;
         let decrypted = file.as_mut().map(|f| std::mem::take(&mut f.decrypted));
         let mut status = inspect(cluster, &git, file, now);
         match decrypted {
@@ -109,6 +115,41 @@ pub async fn collect(
         },
         clusters: statuses,
     })
+}
+
+/// A list worked through by several threads, each taking the next item; results stay in
+/// the list's order.
+struct SharedList<'a, T, R> {
+    items: &'a [T],
+    next: AtomicUsize,
+    results: Vec<OnceLock<R>>,
+}
+
+impl<'a, T, R> SharedList<'a, T, R> {
+    fn new(items: &'a [T]) -> Self {
+        SharedList {
+            items,
+            next: AtomicUsize::new(0),
+            results: items.iter().map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// Takes items until none is left.
+    fn work(&self, f: impl Fn(&T) -> R) {
+        loop {
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            let (Some(item), Some(slot)) = (self.items.get(i), self.results.get(i)) else {
+                return;
+            };
+            let _ = slot.set(f(item));
+        }
+    }
+
+    /// Every item's result in order, once all threads are done; `None` for an item whose
+    /// thread panicked (the panic is passed on, so none is expected).
+    fn results(self) -> Vec<Option<R>> {
+        self.results.into_iter().map(OnceLock::into_inner).collect()
+    }
 }
 
 /// What Git says about all the files: one status, one history walk, the upstream.
