@@ -250,6 +250,64 @@ fn a_secret_deleted_out_of_band_is_revoked() {
     assert_check_fails_with(&env, cp, &kc, "alpha", "revoked");
 }
 
+/// A login that may read the break-glass objects but not Leases gets its report, and the
+/// report says it cannot tell whether a rotation is under way (not "no lock").
+#[test]
+fn a_login_that_cannot_read_the_rotation_lock_is_told_so() {
+    let _serial = serial();
+    let cp = shared_control_plane();
+    let env = TestEnv::new().with_git();
+    place(&env, cp, &[("alpha", "live-no-lease")]);
+    let kc = admins(&env, cp);
+    adopt(&env, cp, &kc, "alpha", &[]);
+    let namespace = ["-n", "live-no-lease"];
+    let role = ["create", "role", "objects", "--verb=get"];
+    kubectl(
+        cp,
+        &[
+            &role[..],
+            &["--resource=serviceaccounts,secrets"],
+            &namespace,
+        ]
+        .concat(),
+    );
+    let binding = [
+        "create",
+        "rolebinding",
+        "objects",
+        "--role=objects",
+        "--user=nobody",
+    ];
+    kubectl(cp, &[&binding[..], &namespace].concat());
+    let nobody = cp.nobody_kubeconfig().to_str().unwrap();
+    let out = bg(
+        &env,
+        cp,
+        &[
+            "status",
+            "alpha",
+            "--live",
+            "--kubeconfig",
+            nobody,
+            "--kube-context",
+            "nobody@kube-dc-test",
+            "-o",
+            "json",
+        ],
+    );
+    let report: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", show(&out)));
+    let live = &report["live"];
+    assert_eq!(live["state"], "unused_since_rotation", "{live:#}");
+    assert_eq!(live["rotation_lock"], Value::Null, "{live:#}");
+    let message = live["message"].as_str().unwrap();
+    assert!(
+        message.contains("whether a rotation is under way is unknown")
+            && message.contains("forbidden"),
+        "{message}"
+    );
+}
+
 /// A rotation whose file never reached the fleet: the cluster holds a token the file lacks.
 #[test]
 fn a_rotation_that_was_not_committed_leaves_the_file_stale() {

@@ -174,9 +174,12 @@ async fn inspect(query: &Query, access: &Access) -> LiveStatus {
         Err(ReadFailure::Unreachable(e)) => return live.failed(LiveState::Unreachable, &e),
         Err(ReadFailure::Failed(e)) => return live.failed(LiveState::Error, &e),
     };
-    // Extra information: a login that may not read Leases still gets its report.
-    let lock = lease::inspect(&conn.client, &identity.namespace).await;
-    live.locked(lock.ok().flatten())
+    // Extra information: a login that may not read Leases still gets its report, which
+    // says that it does not know whether a rotation is under way.
+    match lease::inspect(&conn.client, &identity.namespace).await {
+        Ok(lock) => live.locked(lock),
+        Err(e) => live.lock_unknown(&e),
+    }
 }
 
 impl LiveStatus {
@@ -211,6 +214,15 @@ impl LiveStatus {
             );
         }
         self.rotation_lock = lock;
+        self
+    }
+
+    fn lock_unknown(mut self, e: &Error) -> LiveStatus {
+        self.message = format!(
+            "{}; whether a rotation is under way is unknown: {}",
+            self.message,
+            e.message()
+        );
         self
     }
 
