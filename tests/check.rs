@@ -188,6 +188,9 @@ fn rule1_encrypted_file_with_a_clear_token_is_blocked() {
     assert!(!committed);
     assert_blocked(&text, "clear-credential", BG_ALPHA);
     assert!(!text.contains("not-encrypted"), "{text}");
+    // sops refuses to encrypt a file that has sops metadata: the fix is a new file.
+    assert!(!text.contains("sops encrypt --in-place"), "{text}");
+    assert!(text.contains("break-glass rotate alpha"), "{text}");
 }
 
 #[test]

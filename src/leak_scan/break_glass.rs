@@ -77,8 +77,12 @@ impl Scanner<'_> {
                 format!("restore the file as sops wrote it, or re-create it with `kube-dc bootstrap break-glass rotate {cluster}`"),
             ));
         }
-        found.extend(self.clear_credential_findings(rel, text, &doc, &encrypt_fix));
-        let added = added_in_clear(rel, text, &found, &encrypt_fix);
+        // `sops encrypt` refuses a file that has sops metadata: a new file is the repair.
+        let rewrite_fix = format!(
+            "sops cannot re-encrypt a file it already encrypted: `kube-dc bootstrap break-glass rotate {cluster}` writes it anew, fully encrypted, with a new token (treat the one in clear as leaked)"
+        );
+        found.extend(self.clear_credential_findings(rel, text, &doc, &rewrite_fix));
+        let added = added_in_clear(rel, text, &found, &rewrite_fix);
         found.extend(added);
         if !meta.age.is_empty() {
             found.extend(self.recipient_finding(rel, text, &meta));
