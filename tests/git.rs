@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use kube_dc::fleet::{ClusterName, Fleet, Source};
 use kube_dc::git::{
-    Action, Change, CommitArgs, CommitOutcome, GitCli, Keep, Overlap, PushOutcome, PushPolicy,
+    Action, Change, CommitOptions, CommitOutcome, GitCli, Keep, Overlap, PushOutcome, PushPolicy,
     Recorder, Repo,
 };
 use kube_dc::ui::{ColorChoice, Style, Ui};
@@ -59,7 +59,7 @@ fn git_cli(env: &TestEnv) -> GitCli {
 
 fn recorder(
     env: &TestEnv,
-    args: CommitArgs,
+    args: CommitOptions,
     policy: PushPolicy,
 ) -> kube_dc::error::Result<Recorder> {
     let fleet = Fleet::open(&env.fleet, Source::Flag).unwrap();
@@ -81,7 +81,7 @@ fn commit(
     env: &TestEnv,
     rel: &str,
     action: Action,
-    args: CommitArgs,
+    args: CommitOptions,
 ) -> kube_dc::error::Result<CommitOutcome> {
     let name = ClusterName::parse(rel.split('/').nth(1).unwrap()).unwrap();
     let (mut ui, _) = ui();
@@ -130,7 +130,7 @@ fn commits_only_the_break_glass_file_and_keeps_other_changes() {
     append(&env, "notes.txt", "untracked\n");
     append(&env, ALPHA, "# re-encrypted\n");
 
-    let outcome = commit(&env, ALPHA, Action::Rotate, CommitArgs::default()).unwrap();
+    let outcome = commit(&env, ALPHA, Action::Rotate, CommitOptions::default()).unwrap();
 
     let CommitOutcome::Committed(info) = outcome else {
         panic!("{outcome:?}")
@@ -177,7 +177,7 @@ fn commits_a_new_file_with_the_adopt_message_and_nothing_else() {
     append(&env, BETA, "sops: {}\n");
 
     let CommitOutcome::Committed(info) =
-        commit(&env, BETA, Action::Adopt, CommitArgs::default()).unwrap()
+        commit(&env, BETA, Action::Adopt, CommitOptions::default()).unwrap()
     else {
         panic!()
     };
@@ -193,7 +193,7 @@ fn commits_a_new_file_with_the_adopt_message_and_nothing_else() {
     );
     // Committing again finds nothing to do.
     assert_eq!(
-        commit(&env, BETA, Action::Adopt, CommitArgs::default()).unwrap(),
+        commit(&env, BETA, Action::Adopt, CommitOptions::default()).unwrap(),
         CommitOutcome::Unchanged
     );
 }
@@ -208,7 +208,7 @@ fn message_from_flag_then_fleet_settings_then_default() {
     .unwrap();
     append(&env, ALPHA, "# 1\n");
     let CommitOutcome::Committed(c) =
-        commit(&env, ALPHA, Action::Rotate, CommitArgs::default()).unwrap()
+        commit(&env, ALPHA, Action::Rotate, CommitOptions::default()).unwrap()
     else {
         panic!()
     };
@@ -218,9 +218,9 @@ fn message_from_flag_then_fleet_settings_then_default() {
     );
 
     append(&env, ALPHA, "# 2\n");
-    let args = CommitArgs {
+    let args = CommitOptions {
         message: Some("{cluster} {action} {date}".into()),
-        ..CommitArgs::default()
+        ..CommitOptions::default()
     };
     let CommitOutcome::Committed(c) = commit(&env, ALPHA, Action::Adopt, args).unwrap() else {
         panic!()
@@ -230,9 +230,9 @@ fn message_from_flag_then_fleet_settings_then_default() {
         format!("alpha adopt {}", chrono::Utc::now().format("%Y-%m-%d"))
     );
 
-    let args = CommitArgs {
+    let args = CommitOptions {
         message: Some("{clustr}".into()),
-        ..CommitArgs::default()
+        ..CommitOptions::default()
     };
     let err = recorder(&env, args, PushPolicy::Skip)
         .err()
@@ -246,9 +246,9 @@ fn no_commit_writes_only() {
     let env = TestEnv::new().with_git();
     append(&env, ALPHA, "# 1\n");
     let before = head(&env);
-    let args = CommitArgs {
+    let args = CommitOptions {
         no_commit: true,
-        ..CommitArgs::default()
+        ..CommitOptions::default()
     };
     assert_eq!(
         commit(&env, ALPHA, Action::Rotate, args).unwrap(),
@@ -273,7 +273,7 @@ fn a_rejecting_pre_commit_hook_leaves_the_file_written_and_uncommitted() {
     append(&env, ALPHA, "# rotated\n");
     let before = head(&env);
 
-    let err = commit(&env, ALPHA, Action::Rotate, CommitArgs::default())
+    let err = commit(&env, ALPHA, Action::Rotate, CommitOptions::default())
         .unwrap_err()
         .to_string();
 
@@ -320,7 +320,7 @@ fn ssh_signing_config_is_honoured() {
     env.git(&["config", "commit.gpgsign", "true"]);
     append(&env, ALPHA, "# signed\n");
 
-    commit(&env, ALPHA, Action::Rotate, CommitArgs::default()).unwrap();
+    commit(&env, ALPHA, Action::Rotate, CommitOptions::default()).unwrap();
 
     assert!(
         env.git(&["cat-file", "commit", "HEAD"])
@@ -345,15 +345,7 @@ fn push_flag_pushes_to_the_upstream() {
     append(&env, ALPHA, "# rotated\n");
     let name = ClusterName::parse("alpha").unwrap();
     let (mut ui, err) = ui();
-    let recorder = recorder(
-        &env,
-        CommitArgs {
-            push: true,
-            ..CommitArgs::default()
-        },
-        PushPolicy::Push,
-    )
-    .unwrap();
+    let recorder = recorder(&env, CommitOptions::default(), PushPolicy::Push).unwrap();
     recorder
         .commit(&change(&name, Action::Rotate, ALPHA), &mut ui)
         .unwrap();
@@ -387,7 +379,7 @@ fn without_push_and_without_a_terminal_prints_the_exact_command() {
     append(&env, ALPHA, "# rotated\n");
     let name = ClusterName::parse("alpha").unwrap();
     let (mut ui, err) = ui();
-    let recorder = recorder(&env, CommitArgs::default(), PushPolicy::Skip).unwrap();
+    let recorder = recorder(&env, CommitOptions::default(), PushPolicy::Skip).unwrap();
     recorder
         .commit(&change(&name, Action::Rotate, ALPHA), &mut ui)
         .unwrap();
@@ -448,10 +440,7 @@ fn someone_else_pushes(env: &TestEnv, remote: &Path, file: &str, line: &str) -> 
 }
 
 fn pushing_recorder(env: &TestEnv) -> Recorder {
-    let args = CommitArgs {
-        push: true,
-        ..CommitArgs::default()
-    };
+    let args = CommitOptions::default();
     recorder(env, args, PushPolicy::Push).unwrap()
 }
 
@@ -592,15 +581,7 @@ fn detached_head_and_missing_upstream_say_what_to_run() {
     let (mut ui, err) = ui();
 
     // No remote at all: with --push an error, without it a warning.
-    let pushing = recorder(
-        &env,
-        CommitArgs {
-            push: true,
-            ..CommitArgs::default()
-        },
-        PushPolicy::Push,
-    )
-    .unwrap();
+    let pushing = recorder(&env, CommitOptions::default(), PushPolicy::Push).unwrap();
     pushing
         .commit(&change(&name, Action::Rotate, ALPHA), &mut ui)
         .unwrap();
@@ -610,7 +591,7 @@ fn detached_head_and_missing_upstream_say_what_to_run() {
         "{e}"
     );
     assert!(e.contains("push -u <remote> main"), "{e}");
-    let quiet = recorder(&env, CommitArgs::default(), PushPolicy::Skip).unwrap();
+    let quiet = recorder(&env, CommitOptions::default(), PushPolicy::Skip).unwrap();
     assert_eq!(quiet.push(&mut ui).unwrap(), PushOutcome::NotPushed);
     assert!(
         err.text()

@@ -9,8 +9,8 @@ use crate::breakglass::mint::{Outcome, Target, admin_context};
 use crate::cluster::AdminAccess;
 use crate::cluster::lease::WaitPolicy;
 use crate::error::Result;
-use crate::fleet::Cluster;
-use crate::git::{Action, CommitArgs};
+use crate::fleet::{Cluster, Fleet};
+use crate::git::{Action, CommitOptions, GitCli, PushPolicy, Recorder};
 use crate::input::{self, ServerUrl};
 use crate::ui::Ui;
 
@@ -42,6 +42,35 @@ pub struct AccessArgs {
     pub wait_lock: Option<Duration>,
     #[command(flatten)]
     pub git: CommitArgs,
+}
+
+/// The commit and push flags of commands that write a break-glass file.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct CommitArgs {
+    /// Commit message template, with {cluster}, {action}, {server} and {date}. Default:
+    /// `commit_message` in the fleet's .kube-dc.yaml, else "{cluster}: adopt break-glass
+    /// kubeconfig" / "{cluster}: rotate break-glass token after recovery".
+    #[arg(long, value_name = "TEMPLATE", conflicts_with = "no_commit")]
+    pub message: Option<String>,
+    /// Write the file only: do not commit (or push) it.
+    #[arg(long, conflicts_with = "push")]
+    pub no_commit: bool,
+    /// Push the new commit(s) to the branch's upstream without asking (never forced).
+    /// Without it a terminal is asked, and otherwise the push command is printed.
+    #[arg(long)]
+    pub push: bool,
+}
+
+impl CommitArgs {
+    /// The recorder for a real run: the user's `git`, asking before a push on a terminal.
+    pub fn recorder(&self, fleet: &Fleet) -> Result<Recorder> {
+        let options = CommitOptions {
+            message: self.message.clone(),
+            no_commit: self.no_commit,
+        };
+        let policy = PushPolicy::from_flag(self.push);
+        Recorder::new(fleet, &options, GitCli::system(), policy)
+    }
 }
 
 impl AccessArgs {

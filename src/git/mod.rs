@@ -13,15 +13,11 @@
 //! # For commands that write a break-glass file (adopt, rotate)
 //!
 //! ```ignore
-//! #[derive(clap::Args)]
-//! pub struct AdoptArgs {
-//!     // ...
-//!     #[command(flatten)]
-//!     pub git: git::CommitArgs, // --message TEMPLATE, --no-commit, --push
-//! }
-//!
+//! // --message TEMPLATE, --no-commit and --push (commands::access::CommitArgs).
+//! let options = git::CommitOptions { message, no_commit };
+//! let policy = git::PushPolicy::from_flag(push);
 //! // Before contacting the cluster: rejects a bad template or a fleet outside Git.
-//! let recorder = args.git.recorder(&fleet)?;
+//! let recorder = git::Recorder::new(&fleet, &options, git::GitCli::system(), policy)?;
 //! sealed_file::seal(&sops, &cluster, &credential).await?;
 //! let change = git::Change {
 //!     cluster: cluster.name(),
@@ -61,7 +57,7 @@ pub(crate) use tree_paths::TreePaths;
 pub use cli::GitCli;
 pub use message::{Action, Change, MessageTemplate, combined_message};
 pub use push::{PushPlan, PushPolicy};
-pub use record::{CommitArgs, PUSH_ATTEMPTS, PushOutcome, Recorder, Resolve};
+pub use record::{CommitOptions, PUSH_ATTEMPTS, PushOutcome, Recorder, Resolve};
 pub use repo::{CommitInfo, CommitOutcome, Repo};
 pub use state::{Head, PathState, Tracking};
 pub use sync::{Keep, Overlap};

@@ -16,33 +16,14 @@ use crate::fleet::Fleet;
 use crate::fleet_settings::{self, FleetSettings};
 use crate::ui::Ui;
 
-/// The commit and push flags of commands that write a break-glass file.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct CommitArgs {
-    /// Commit message template, with {cluster}, {action}, {server} and {date}. Default:
-    /// `commit_message` in the fleet's .kube-dc.yaml, else "{cluster}: adopt break-glass
-    /// kubeconfig" / "{cluster}: rotate break-glass token after recovery".
-    #[arg(long, value_name = "TEMPLATE", conflicts_with = "no_commit")]
+/// What to do with a written file (the push is the [`PushPolicy`]'s).
+#[derive(Debug, Clone, Default)]
+pub struct CommitOptions {
+    /// The commit message template; `None`: `commit_message` in the fleet's
+    /// `.kube-dc.yaml`, else the action's default.
     pub message: Option<String>,
-    /// Write the file only: do not commit (or push) it.
-    #[arg(long, conflicts_with = "push")]
+    /// Write the file only: no commit (and so no push).
     pub no_commit: bool,
-    /// Push the new commit(s) to the branch's upstream without asking (never forced).
-    /// Without it a terminal is asked, and otherwise the push command is printed.
-    #[arg(long)]
-    pub push: bool,
-}
-
-impl CommitArgs {
-    /// The recorder for a real run: the user's `git`, asking before a push on a terminal.
-    pub fn recorder(&self, fleet: &Fleet) -> Result<Recorder> {
-        Recorder::new(
-            fleet,
-            self,
-            GitCli::system(),
-            PushPolicy::from_flag(self.push),
-        )
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +53,7 @@ impl Recorder {
     /// that the fleet is in a Git work tree.
     pub fn new(
         fleet: &Fleet,
-        args: &CommitArgs,
+        args: &CommitOptions,
         git: GitCli,
         policy: PushPolicy,
     ) -> Result<Recorder> {

@@ -17,7 +17,7 @@ use crate::cluster_config::EXTERNAL_URL_KEY;
 use crate::error::{Error, Result, describe_io};
 use crate::fleet::{BREAK_GLASS_FILE, Cluster, ClusterName};
 use crate::input::ServerUrl;
-use crate::kubeconfig::{self, BreakGlassCredential};
+use crate::kubeconfig;
 use crate::shell::quote;
 use crate::sops::Sops;
 
@@ -217,11 +217,7 @@ async fn check_server_before_revoking(
             server: server.to_string(),
         },
     );
-    let credential = BreakGlassCredential {
-        server: server.to_string(),
-        ca_pem: current.ca_pem.clone(),
-        token: current.token.clone(),
-    };
+    let credential = steps::credential(&server.to_string(), current);
     let meaning = format!(
         "rotate stopped before revoking anything: the current break-glass token of {name} does not work against {server}"
     );

@@ -26,7 +26,7 @@ use crate::cluster;
 use crate::cluster::lease::Lock;
 use crate::error::{Error, Result};
 use crate::input::ServerUrl;
-use crate::kubeconfig::{self, BreakGlassCredential};
+use crate::kubeconfig;
 use crate::shell::quote;
 use crate::sops::Sops;
 
@@ -108,11 +108,7 @@ async fn swap_in_stand_in(
     let minted =
         cluster::wait_for_token(client, &stand_in, &carried, None, target.token_timeout).await?;
     progress.step(name, Step::SelfRotation(Stage::SealStandIn));
-    let credential = BreakGlassCredential {
-        server: server.to_string(),
-        ca_pem: minted.ca_pem,
-        token: minted.token,
-    };
+    let credential = steps::credential(&server.to_string(), &minted);
     steps::verify_new(name, &credential, &stand_in, progress).await?;
     let file = target.cluster.break_glass_rel();
     progress.step(name, Step::Sealing { file });

@@ -77,11 +77,7 @@ pub async fn finish(
 ) -> Result<Outcome> {
     let name = target.cluster.name();
     let server = server.to_string();
-    let credential = BreakGlassCredential {
-        server: server.clone(),
-        ca_pem: minted.ca_pem,
-        token: minted.token,
-    };
+    let credential = credential(&server, &minted);
     if target.verify {
         verify_new(name, &credential, &target.identity, progress).await?;
     } else {
@@ -125,6 +121,15 @@ pub async fn verify_new(
         progress.step(name, Step::Warning(note));
     }
     Ok(())
+}
+
+/// The kubeconfig's content for a token the cluster issued, at `server`.
+pub fn credential(server: &str, minted: &MintedToken) -> BreakGlassCredential {
+    BreakGlassCredential {
+        server: server.to_string(),
+        ca_pem: minted.ca_pem.clone(),
+        token: minted.token.clone(),
+    }
 }
 
 /// The fleet side must work before we touch the cluster: a trial encryption of a
