@@ -971,26 +971,16 @@ fn adopt_on_a_full_disk_keeps_the_old_file_whole() {
     reset_cluster(cp);
     let env = TestEnv::new().with_git();
     adopt_ok(&env, cp, "beta");
-    let dir = env.fleet.join("clusters/beta");
-    let files = contents_of(&dir);
+    let old = std::fs::read(env.break_glass_file("beta")).unwrap();
     // A new token, so that adopt has to write (it leaves a file holding the current one).
     reset_cluster(cp);
-    full_disk::private_mount_namespace();
-    full_disk::mount_full_tmpfs(&dir, &files);
-    let before = files_under(&dir);
-    let out = bg(&env, cp, &admin(cp, &["adopt", "beta", "--no-commit"]));
-    let after = files_under(&dir);
-    let old = std::fs::read(env.break_glass_file("beta")).unwrap();
-    full_disk::unmount(&dir);
-    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
-    let err = text(&out.stderr);
+    let run = on_a_full_disk(&env, cp, "beta", &["adopt", "beta", "--no-commit"]);
+    assert_eq!(run.out.status.code(), Some(1), "{}", show(&run.out));
+    let err = text(&run.out.stderr);
     assert!(err.contains("break-glass-kubeconfig.enc.yaml"), "{err}");
     assert!(err.contains("the disk is full"), "{err}");
-    assert_eq!(after, before, "a file was left or removed: {after:?}");
-    let kept = files
-        .iter()
-        .find(|(n, _)| n == "break-glass-kubeconfig.enc.yaml");
-    assert_eq!(Some(&old), kept.map(|(_, c)| c), "the old file changed");
+    assert_eq!(run.after, run.before, "a file was left or removed");
+    assert_eq!(run.break_glass_file, old, "the old file changed");
 }
 
 /// Rotate onto a full disk (the same filled tmpfs) stops before revoking: the running
@@ -1003,22 +993,44 @@ fn rotate_on_a_full_disk_stops_before_revoking() {
     let env = TestEnv::new().with_git();
     adopt_ok(&env, cp, "beta");
     let uid = secret_uid(cp);
-    let dir = env.fleet.join("clusters/beta");
-    let files = contents_of(&dir);
-    full_disk::private_mount_namespace();
-    full_disk::mount_full_tmpfs(&dir, &files);
-    let before = files_under(&dir);
-    let out = bg(&env, cp, &admin(cp, &["rotate", "beta", "--no-commit"]));
-    let after = files_under(&dir);
-    full_disk::unmount(&dir);
-    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
-    let err = text(&out.stderr);
+    let run = on_a_full_disk(&env, cp, "beta", &["rotate", "beta", "--no-commit"]);
+    assert_eq!(run.out.status.code(), Some(1), "{}", show(&run.out));
+    let err = text(&run.out.stderr);
     assert!(
         err.contains("rotate stopped before revoking anything") && err.contains("the disk is full"),
         "{err}"
     );
-    assert_eq!(after, before, "a file was left or removed: {after:?}");
+    assert_eq!(run.after, run.before, "a file was left or removed");
     assert_eq!(secret_uid(cp), uid, "the token was revoked anyway");
+}
+
+/// What a command run on a full disk left: its output, the cluster directory's listing
+/// before and after, and the break-glass file as the run left it.
+struct FullDiskRun {
+    out: Output,
+    before: Vec<String>,
+    after: Vec<String>,
+    break_glass_file: Vec<u8>,
+}
+
+/// Runs `args` (admin login added) with `cluster`'s directory on a full disk holding its
+/// current files.
+fn on_a_full_disk(env: &TestEnv, cp: &ControlPlane, cluster: &str, args: &[&str]) -> FullDiskRun {
+    let dir = env.fleet.join("clusters").join(cluster);
+    let files = contents_of(&dir);
+    full_disk::private_mount_namespace();
+    full_disk::mount_full_tmpfs(&dir, &files);
+    let before = files_under(&dir);
+    let out = bg(env, cp, &admin(cp, args));
+    let after = files_under(&dir);
+    let break_glass_file = std::fs::read(env.break_glass_file(cluster)).unwrap();
+    full_disk::unmount(&dir);
+    FullDiskRun {
+        out,
+        before,
+        after,
+        break_glass_file,
+    }
 }
 
 /// Each file in `dir`: its name and content.
