@@ -9,7 +9,7 @@
 # cached under ~/.cache/kube-dc/bench/ so re-runs start timing at once.
 #
 # Then, in one run, times (release build):
-#   status --all               best of 3 (in-process sops reader)
+#   status --all               best of 5 (in-process sops reader)
 #   status --all with KUBE_DC_SOPS_DECRYPT=binary (a sops process per file), best of 1
 #   status --all --no-decrypt  best of 5
 #   use <cluster> -- true      best of 5, in-process and with the binary forced
@@ -149,8 +149,8 @@ baseline() {
 # A correct report first: every cluster committed, decrypted, no problems.
 status_all --check >/dev/null || { echo "bench: status --all --check failed on the generated fleet" >&2; exit 1; }
 
-log "timing status --all (best of 3)"
-full=$(best_of 3 status_all)
+log "timing status --all (best of 5)"
+full=$(best_of 5 status_all)
 log "timing status --all with the sops binary forced (best of 1)"
 binary=$(KUBE_DC_SOPS_DECRYPT=binary best_of 1 status_all)
 log "timing status --all --no-decrypt (best of 5)"

@@ -119,10 +119,10 @@ fn walk(repo: &Repository, wanted: &[(String, Oid)]) -> Result<Vec<(usize, Oid)>
     let mut trees = TreeCache::new(&odb);
     for id in revwalk {
         let commit = repo.find_commit(id?)?;
-        let tree = trees.get(commit.tree_id())?;
+        let tree = trees.get(commit.tree_id(), None)?;
         let parents = commit
             .parents()
-            .map(|p| trees.get(p.tree_id()).map(Some))
+            .map(|p| trees.get(p.tree_id(), Some(&tree)).map(Some))
             .collect::<Result<Vec<_>, _>>()?;
         let mut hits = Vec::new();
         visit(&mut root, &tree, &parents, &mut trees, &mut hits)?;
@@ -168,10 +168,10 @@ fn visit<'o>(
             }
             Some(_) => 0,
             None if entry.is_tree => {
-                let subtree = trees.get(entry.id())?;
+                let subtree = trees.get(entry.id(), None)?;
                 let sub_parents = parents
                     .iter()
-                    .map(|p| subtree_of(p.as_deref(), entry.name, trees))
+                    .map(|p| subtree_of(p.as_deref(), entry.name, &subtree, trees))
                     .collect::<Result<Vec<_>, _>>()?;
                 visit(child, &subtree, &sub_parents, trees, hits)?
             }
@@ -183,13 +183,15 @@ fn visit<'o>(
     Ok(resolved)
 }
 
+/// The parent's version of directory `name`, probably laid out like ours.
 fn subtree_of<'o>(
     parent: Option<&RawTree<'o>>,
     name: &[u8],
+    ours: &RawTree<'o>,
     trees: &mut TreeCache<'o>,
 ) -> Result<Option<Shared<'o>>, git2::Error> {
     match parent.and_then(|t| t.by_name(name)) {
-        Some(e) if e.is_tree => trees.get(e.id()).map(Some),
+        Some(e) if e.is_tree => trees.get(e.id(), Some(ours)).map(Some),
         _ => Ok(None),
     }
 }
@@ -202,6 +204,11 @@ fn changed_entries(tree: &RawTree, base: Option<&RawTree>) -> Vec<usize> {
     };
     if tree.id() == base.id() {
         return Vec::new();
+    }
+    if tree.same_layout(base) {
+        return (0..tree.len())
+            .filter(|&i| !matches!((tree.get(i), base.get(i)), (Some(a), Some(b)) if a.same_id(&b)))
+            .collect();
     }
     if tree.len() == base.len() {
         return changed_in_place(tree, base);
@@ -263,13 +270,14 @@ impl<'o> TreeCache<'o> {
         }
     }
 
-    fn get(&mut self, id: Oid) -> Result<Shared<'o>, git2::Error> {
+    /// Tree `id`, read (see [`RawTree::read`] for `like`) unless kept.
+    fn get(&mut self, id: Oid, like: Option<&RawTree<'o>>) -> Result<Shared<'o>, git2::Error> {
         if let Some(tree) = self.current.get(&id) {
             return Ok(tree.clone());
         }
         let tree = match self.previous.remove(&id).or_else(|| self.kept.remove(&id)) {
             Some(tree) => tree,
-            None => Rc::new(RawTree::read(self.odb, id)?),
+            None => Rc::new(RawTree::read(self.odb, id, like)?),
         };
         self.current.insert(id, tree.clone());
         Ok(tree)

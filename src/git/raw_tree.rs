@@ -4,9 +4,12 @@
 //! parent's, some 5,000 times on a big fleet. libgit2's tree parser allocates and
 //! parses an octal mode for every entry, and each entry access builds an object: that
 //! was most of the walk. Here a tree is its raw bytes plus the offsets of its entries,
-//! and entries are compared as bytes.
+//! and entries are compared as bytes. A commit usually changes the ids in a directory and
+//! nothing else: then the parent's version has the very same offsets, found by comparing
+//! the two objects' bytes, and is not parsed at all.
 
 use std::cmp::Ordering;
+use std::rc::Rc;
 
 use git2::{ObjectType, Odb, OdbObject, Oid};
 
@@ -14,7 +17,8 @@ use git2::{ObjectType, Odb, OdbObject, Oid};
 pub(crate) struct RawTree<'o> {
     id: Oid,
     object: OdbObject<'o>,
-    entries: Vec<Span>,
+    /// Shared by versions of a directory that differ in entry ids only.
+    entries: Rc<[Span]>,
 }
 
 /// One entry of the raw object: `<octal mode> <name>\0<object id>`.
@@ -48,18 +52,30 @@ impl Entry<'_> {
 }
 
 impl<'o> RawTree<'o> {
-    pub fn read(odb: &'o Odb, id: Oid) -> Result<Self, git2::Error> {
+    /// Reads tree `id`. `like` is a tree it may differ from in entry ids only (the same
+    /// directory one commit later): then its entry offsets are taken over, not parsed.
+    pub fn read(odb: &'o Odb, id: Oid, like: Option<&RawTree<'o>>) -> Result<Self, git2::Error> {
         let object = odb.read(id)?;
         if object.kind() != ObjectType::Tree {
             return Err(malformed(id, "not a tree"));
         }
-        let entries =
-            spans(object.data(), id.as_bytes().len()).ok_or(malformed(id, "bad entry"))?;
+        let entries = match like.filter(|like| same_layout(object.data(), like)) {
+            Some(like) => like.entries.clone(),
+            None => spans(object.data(), id.as_bytes().len())
+                .ok_or(malformed(id, "bad entry"))?
+                .into(),
+        };
         Ok(RawTree {
             id,
             object,
             entries,
         })
+    }
+
+    /// Whether entry `i` of one is entry `i` of the other, ids aside: then comparing ids
+    /// position by position finds every change.
+    pub fn same_layout(&self, other: &RawTree) -> bool {
+        Rc::ptr_eq(&self.entries, &other.entries)
     }
 
     pub fn id(&self) -> Oid {
@@ -131,6 +147,47 @@ fn spans(data: &[u8], id_len: usize) -> Option<Vec<Span>> {
     (at == data.len()).then_some(entries)
 }
 
+/// Whether `data` is laid out as `like` is: the same length, and every byte that differs
+/// lies inside an entry's object id.
+fn same_layout(data: &[u8], like: &RawTree) -> bool {
+    let base = like.object.data();
+    if data.len() != base.len() {
+        return false;
+    }
+    let id_len = like.id.as_bytes().len();
+    let mut at = 0;
+    while let (Some(ours), Some(theirs)) = (data.get(at..), base.get(at..)) {
+        let Some(offset) = first_difference(ours, theirs) else {
+            return true;
+        };
+        let differs = at + offset;
+        // The last entry whose id starts at or before the difference.
+        let after = like.entries.partition_point(|s| s.name_end < differs);
+        let Some(span) = after.checked_sub(1).and_then(|i| like.entries.get(i)) else {
+            return false;
+        };
+        let id_end = span.name_end + 1 + id_len;
+        if differs >= id_end {
+            return false;
+        }
+        at = id_end;
+    }
+    true
+}
+
+/// Where `a` and `b` (of one length) first differ: equal chunks are compared as a whole.
+fn first_difference(a: &[u8], b: &[u8]) -> Option<usize> {
+    const CHUNK: usize = 64;
+    let mut at = 0;
+    for (x, y) in a.chunks(CHUNK).zip(b.chunks(CHUNK)) {
+        if x != y {
+            return x.iter().zip(y).position(|(p, q)| p != q).map(|i| at + i);
+        }
+        at += x.len();
+    }
+    None
+}
+
 fn malformed(id: Oid, why: &str) -> git2::Error {
     git2::Error::from_str(&format!("tree {id} is malformed ({why})"))
 }
@@ -178,7 +235,7 @@ mod tests {
         let names = ["a", "a-b", "a.b", "a/", "ab/", "b", "c d", "z/"];
         let (_dir, repo, id) = tree_of(&names);
         let odb = repo.odb().unwrap();
-        let raw = RawTree::read(&odb, id).unwrap();
+        let raw = RawTree::read(&odb, id, None).unwrap();
         let parsed = repo.find_tree(id).unwrap();
         assert_eq!(raw.len(), parsed.len());
         for (ours, theirs) in raw.iter().zip(parsed.iter()) {
@@ -192,14 +249,71 @@ mod tests {
         assert!(raw.by_name(b"a/").is_none());
     }
 
+    /// A tree of blobs in `repo`: (name, content, mode).
+    fn blobs(repo: &git2::Repository, entries: &[(&str, &str, i32)]) -> Oid {
+        let mut tree = repo.treebuilder(None).unwrap();
+        for (name, content, mode) in entries {
+            tree.insert(name, repo.blob(content.as_bytes()).unwrap(), *mode)
+                .unwrap();
+        }
+        tree.write().unwrap()
+    }
+
+    /// Reads `id` like `like` and checks every entry against libgit2's parse.
+    fn read_like<'o>(
+        repo: &git2::Repository,
+        odb: &'o Odb,
+        id: Oid,
+        like: &RawTree<'o>,
+    ) -> RawTree<'o> {
+        let raw = RawTree::read(odb, id, Some(like)).unwrap();
+        let parsed = repo.find_tree(id).unwrap();
+        let ours: Vec<_> = raw.iter().map(|e| (e.name.to_vec(), e.id())).collect();
+        let theirs: Vec<_> = parsed
+            .iter()
+            .map(|e| (e.name_bytes().to_vec(), e.id()))
+            .collect();
+        assert_eq!(ours, theirs);
+        raw
+    }
+
+    #[test]
+    fn a_version_that_differs_in_ids_only_shares_the_layout_and_no_other_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = git2::Repository::init(dir.path()).unwrap();
+        let odb = repo.odb().unwrap();
+        let (file, exe) = (0o100644, 0o100755);
+        let base = [("a", "1", file), ("b", "2", file), ("c", "3", file)];
+        let first = RawTree::read(&odb, blobs(&repo, &base), None).unwrap();
+        let shared = [
+            [("a", "1", file), ("b", "X", file), ("c", "3", file)],
+            [("a", "Y", file), ("b", "2", file), ("c", "Z", file)],
+        ];
+        for entries in shared {
+            let raw = read_like(&repo, &odb, blobs(&repo, &entries), &first);
+            assert!(raw.same_layout(&first));
+        }
+        let own = [
+            [("a", "1", file), ("x", "2", file), ("c", "3", file)],
+            [("a", "1", file), ("b", "2", exe), ("c", "3", file)],
+            [("a", "1", file), ("b", "2", file), ("cc", "3", file)],
+        ];
+        for entries in own {
+            let raw = read_like(&repo, &odb, blobs(&repo, &entries), &first);
+            assert!(!raw.same_layout(&first));
+        }
+        let fewer = read_like(&repo, &odb, blobs(&repo, &base[..2]), &first);
+        assert!(!fewer.same_layout(&first));
+    }
+
     #[test]
     fn a_blob_or_a_malformed_tree_is_an_error() {
         let (_dir, repo, _) = tree_of(&["a"]);
         let odb = repo.odb().unwrap();
         let blob = repo.blob(b"100644 a").unwrap();
-        assert!(RawTree::read(&odb, blob).is_err());
+        assert!(RawTree::read(&odb, blob, None).is_err());
         let bad = odb.write(ObjectType::Tree, b"100644 a\0short").unwrap();
-        let err = RawTree::read(&odb, bad).err().unwrap();
+        let err = RawTree::read(&odb, bad, None).err().unwrap();
         assert!(err.message().contains("malformed"), "{err}");
     }
 }
