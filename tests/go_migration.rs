@@ -32,6 +32,14 @@ fn status_use_and_check_take_the_go_written_files_as_they_are() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", show(&out));
+    // Each says that only the credential fields are encrypted.
+    let one = env
+        .kube_dc()
+        .args(["bootstrap", "break-glass", "status", "my_cluster"])
+        .output()
+        .unwrap();
+    let expected = format!("encrypted_regex: {GO_ENCRYPTED_REGEX}");
+    assert!(text(&one.stdout).contains(&expected), "{}", show(&one));
     for cluster in GO_CLUSTERS {
         assert!(
             text(&out.stdout).contains(cluster),

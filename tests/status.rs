@@ -247,6 +247,7 @@ fn recipient_mismatch_says_to_run_updatekeys() {
 
     let report = json(&status(&env, &["alpha", "-o", "json"]).success());
     assert_eq!(report["sops"]["recipients_match"], false);
+    assert_eq!(report["sops"]["selective_rule"], serde_json::Value::Null);
     assert_eq!(
         report["sops"]["expected_recipients"]
             .as_array()

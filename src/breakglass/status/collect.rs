@@ -18,8 +18,8 @@ use super::model::{
     AgeSource, ClusterStatus, Decryption, FleetStatus, Problem, ProblemKind, RepositoryInfo,
     SopsInfo, State, Summary,
 };
-use crate::breakglass::audit::Session;
 use crate::breakglass::audit::journal::Journal;
+use crate::breakglass::audit::{Session, reason};
 use crate::error::{Error, Result};
 use crate::fleet::{Cluster, Fleet};
 use crate::git::{CommitInfo, Head, PathState, Repo};
@@ -346,7 +346,25 @@ fn sops_info(
         expected_recipients: expected
             .map(|e| e.iter().cloned().collect())
             .unwrap_or_default(),
+        selective_rule: selective_rule(meta),
     }
+}
+
+/// The rule in the file's metadata that leaves some values in clear, if any. sops records
+/// `unencrypted_suffix: _unencrypted` when no rule was given: no kubeconfig key has it.
+fn selective_rule(meta: &SopsMetadata) -> Option<String> {
+    let rules = [
+        ("encrypted_regex", &meta.encrypted_regex),
+        ("unencrypted_regex", &meta.unencrypted_regex),
+        ("encrypted_suffix", &meta.encrypted_suffix),
+        ("unencrypted_suffix", &meta.unencrypted_suffix),
+    ];
+    let (name, value) = rules.into_iter().find_map(|(name, value)| {
+        let value = value.as_deref()?;
+        (name != "unencrypted_suffix" || value != "_unencrypted").then_some((name, value))
+    })?;
+    // From the file: printable and bounded before it reaches a terminal.
+    Some(format!("{name}: {}", reason::printable(value, 200)))
 }
 
 /// The pre-commit check's rules 1 and 2 are status problems too; one implementation.

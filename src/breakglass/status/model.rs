@@ -110,6 +110,10 @@ pub struct SopsInfo {
     /// The age recipients of the `.sops.yaml` rule for this path.
     pub expected_recipients: Vec<String>,
     pub recipients_match: bool,
+    /// The rule recorded in the file that leaves some values in clear (`encrypted_regex:
+    /// ^(token|…)$`, as the Go kube-dc and kube-dc on fleets with a data-only rule write
+    /// it); `None`: every value is encrypted.
+    pub selective_rule: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

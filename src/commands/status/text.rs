@@ -64,6 +64,7 @@ pub fn one(status: &ClusterStatus, style: Style) -> String {
                 .unwrap_or_else(dash),
         ),
         ("recipients", recipients),
+        ("encrypted", encrypted_cell(status)),
         (
             "encrypted size",
             status
@@ -268,5 +269,17 @@ fn problem_label(kind: ProblemKind) -> &'static str {
         ProblemKind::Stale => "stale",
         ProblemKind::Revoked => "revoked",
         ProblemKind::LiveUnknown => "live unknown",
+    }
+}
+
+/// Which values the file holds encrypted: all, or those a selective rule names (the
+/// others, such as the server URL, are in clear by design).
+fn encrypted_cell(status: &ClusterStatus) -> String {
+    match status.sops.as_ref() {
+        None => "-".into(),
+        Some(sops) => match &sops.selective_rule {
+            None => "every value".into(),
+            Some(rule) => format!("the values its rule selects ({rule}); the rest in clear"),
+        },
     }
 }
