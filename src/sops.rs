@@ -190,9 +190,9 @@ impl Sops {
             Ok(plaintext) => Ok(Some(plaintext)),
             Err(Failure::Unsupported(why)) => {
                 if REPORT_FALLBACKS.load(Ordering::Relaxed) {
-                    eprintln!(
-                        "{rel}: decrypting with the sops binary: the in-process reader does not handle {why}"
-                    );
+                    crate::ui::to_stderr(&format!(
+                        "{rel}: decrypting with the sops binary: the in-process reader does not handle {why}\n"
+                    ));
                 }
                 Ok(None)
             }

@@ -1,5 +1,10 @@
 //! Where the tool's words go: stdout for results, stderr for progress, warnings and
 //! banners, each coloured only when it is a terminal and the user did not opt out.
+//!
+//! Much of what is shown comes from files anyone with push access wrote (recipients, sops
+//! rules, commit subjects, file names). Everything written goes through [`for_terminal`],
+//! so that text reaches the terminal as characters, never as commands (an OSC 52 that
+//! fills the clipboard, a carriage return or bidi override that hides a problem line).
 
 use std::io::{IsTerminal, Write};
 
@@ -91,7 +96,7 @@ impl Style {
 
     fn paint(&self, code: &str, text: &str) -> String {
         if self.enabled {
-            format!("\x1b[{code}m{text}\x1b[0m")
+            format!("{STYLE_MARK}[{code}m{text}{STYLE_MARK}[0m")
         } else {
             text.to_string()
         }
@@ -118,6 +123,62 @@ impl Style {
     }
 }
 
+/// Our colour codes begin with this, not ESC, until [`for_terminal`] writes them. NUL:
+/// JSON output escapes it, so a raw one is ours or from plain text; a hostile one gets no
+/// more than one of our own colours.
+const STYLE_MARK: char = '\0';
+
+/// The colour codes [`Style`] writes; a mark followed by anything else is shown, not run.
+const OUR_CODES: [&str; 6] = ["[0m", "[1m", "[31m", "[32m", "[33m", "[1;97;41m"];
+
+/// `text` as it may reach a terminal: our colour marks become ESC, every other control
+/// character and invisible formatting character (bidi overrides, zero-width) is shown as
+/// a `\uXXXX` escape, which JSON output reads back as the same character.
+pub fn for_terminal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        rest = rest.get(c.len_utf8()..).unwrap_or_default();
+        let ours = (c == STYLE_MARK)
+            .then(|| OUR_CODES.iter().find(|code| rest.starts_with(**code)))
+            .flatten();
+        match (c, ours) {
+            (_, Some(code)) => {
+                out.push('\x1b');
+                out.push_str(code);
+                rest = rest.get(code.len()..).unwrap_or_default();
+            }
+            ('\n' | '\t', _) => out.push(c),
+            (c, _) if c.is_control() || crate::redact::is_invisible(c) => {
+                out.push_str(&format!("\\u{:04x}", u32::from(c)));
+            }
+            (c, _) => out.push(c),
+        }
+    }
+    out
+}
+
+/// A stream that writes everything through [`for_terminal`].
+pub struct TerminalSafe<W>(pub W);
+
+impl<W: Write> Write for TerminalSafe<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .write_all(for_terminal(&String::from_utf8_lossy(buf)).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// Writes `text` to stderr through [`for_terminal`]: for the few lines written outside a
+/// [`Ui`] (from deep in a step, or on the way out after a signal).
+pub fn to_stderr(text: &str) {
+    let _ = TerminalSafe(std::io::stderr().lock()).write_all(text.as_bytes());
+}
+
 /// The two output streams with their styles.
 pub struct Ui {
     pub out: Box<dyn Write + Send>,
@@ -132,8 +193,8 @@ impl Ui {
         Ui {
             out_style: Style::new(color, std::io::stdout().is_terminal()),
             err_style: Style::new(color, std::io::stderr().is_terminal()),
-            out: Box::new(std::io::stdout()),
-            err: Box::new(std::io::stderr()),
+            out: Box::new(TerminalSafe(std::io::stdout())),
+            err: Box::new(TerminalSafe(std::io::stderr())),
             verbose,
         }
     }
@@ -187,7 +248,7 @@ fn visible_width(s: &str) -> usize {
     let mut in_escape = false;
     for c in s.chars() {
         match (in_escape, c) {
-            (false, '\x1b') => in_escape = true,
+            (false, '\x1b' | STYLE_MARK) => in_escape = true,
             (true, 'm') => in_escape = false,
             (true, _) => {}
             (false, _) => width += 1,
@@ -207,7 +268,7 @@ mod tests {
             vec!["alpha".into(), style.green("ok")],
             vec!["eu/dc1".into(), "missing".into()],
         ];
-        let text = table(&["CLUSTER", "STATE"], &rows);
+        let text = for_terminal(&table(&["CLUSTER", "STATE"], &rows));
         let plain: Vec<String> = text
             .lines()
             .map(|l| l.replace("\x1b[32m", "").replace("\x1b[0m", ""))
@@ -216,6 +277,27 @@ mod tests {
             plain,
             vec!["CLUSTER  STATE", "alpha    ok", "eu/dc1   missing"]
         );
+    }
+
+    #[test]
+    fn only_our_colours_reach_the_terminal_as_codes() {
+        let style = Style { enabled: true };
+        let hostile = "age1x\x1b]52;c;cHduZWQ=\x07\rok\u{202e}txt\0[8mhidden\x7f\u{9b}2J";
+        let shown = for_terminal(&format!("{} {hostile}\n", style.red("differ")));
+        assert_eq!(
+            shown,
+            "\x1b[31mdiffer\x1b[0m age1x\\u001b]52;c;cHduZWQ=\\u0007\\u000dok\\u202etxt\\u0000[8mhidden\\u007f\\u009b2J\n"
+        );
+        assert_eq!(for_terminal("plain\ttext\n"), "plain\ttext\n");
+    }
+
+    #[test]
+    fn json_written_for_a_terminal_reads_back_the_same() {
+        let value = serde_json::json!({"subject": "a\x7fb\u{85}c\u{202e}d\x1be\0f"});
+        let shown = for_terminal(&serde_json::to_string(&value).unwrap());
+        assert!(!shown.chars().any(|c| c.is_control()), "{shown}");
+        let back: serde_json::Value = serde_json::from_str(&shown).unwrap();
+        assert_eq!(back, value);
     }
 
     #[test]

@@ -379,3 +379,50 @@ fn json_matches_the_published_schemas() {
     let problems = support::schema::project_violations("status.schema.json", &single);
     assert!(problems.is_empty(), "{problems}\n{single:#}");
 }
+
+/// Text from a file that holds terminal commands (here a recipient with an OSC 52
+/// clipboard write, a bell and a carriage return) is shown as characters, not run: only
+/// kube-dc's own colours reach the terminal as escape sequences, in text and JSON alike.
+#[test]
+fn terminal_commands_in_a_file_are_shown_not_run() {
+    let env = clean_env();
+    let file = env.break_glass_file("alpha");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let hostile: String = text
+        .lines()
+        .map(|line| match line.split_once("recipient: ") {
+            Some((indent, value)) => {
+                format!("{indent}recipient: \"\\e]52;c;cHduZWQ=\\a\\r{value}\"\n")
+            }
+            None => format!("{line}\n"),
+        })
+        .collect();
+    std::fs::write(&file, hostile).unwrap();
+    for args in [["--color", "always"], ["-o", "json"]] {
+        let out = status(&env, &[&["alpha"][..], &args].concat()).success();
+        let out = out.get_output();
+        let shown = format!("{}{}", text_of(&out.stdout), text_of(&out.stderr));
+        assert!(shown.contains(r"\u001b]52;c;cHduZWQ="), "{args:?}: {shown}");
+        assert!(
+            !shown.contains("\x1b]") && !shown.contains('\x07') && !shown.contains('\r'),
+            "{args:?}: {shown:?}"
+        );
+        if args[0] == "--color" {
+            assert!(
+                shown.contains("\x1b[31m"),
+                "our colours are gone: {shown:?}"
+            );
+        } else {
+            let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+            let recipient = report["sops"]["recipients"][0].as_str().unwrap();
+            assert!(
+                recipient.starts_with("\x1b]52;"),
+                "the data changed: {recipient:?}"
+            );
+        }
+    }
+}
+
+fn text_of(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}

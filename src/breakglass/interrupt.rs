@@ -67,7 +67,7 @@ impl Interrupts {
                 if let Some((text, locks)) = listener.pressed(name) {
                     let releases = futures::future::join_all(locks.iter().map(Releaser::release));
                     let _ = tokio::time::timeout(RELEASE_ON_EXIT, releases).await;
-                    eprint!("{text}");
+                    crate::ui::to_stderr(&text);
                     std::process::exit(code);
                 }
             }
@@ -164,9 +164,9 @@ impl Shared {
             return Some((text, state.locks.clone()));
         }
         if *self.presses.borrow() == 1 {
-            eprintln!(
-                "kube-dc: {name}: a break-glass token is already revoked and its replacement not yet written: finishing the rotation. Press Ctrl-C again to abort (the command that recovers will be printed)."
-            );
+            crate::ui::to_stderr(&format!(
+                "kube-dc: {name}: a break-glass token is already revoked and its replacement not yet written: finishing the rotation. Press Ctrl-C again to abort (the command that recovers will be printed).\n"
+            ));
         }
         None
     }

@@ -12,7 +12,7 @@ use crate::breakglass::batch::BatchProgress;
 use crate::breakglass::mint::{Outcome, Progress, Step, Target};
 use crate::error::Result;
 use crate::fleet::ClusterName;
-use crate::ui::Style;
+use crate::ui::{Style, TerminalSafe, for_terminal};
 
 /// What a step looks like on one line.
 pub fn describe(step: &Step, style: Style) -> String {
@@ -38,14 +38,14 @@ pub fn describe(step: &Step, style: Style) -> String {
 /// One line per step on stderr.
 pub struct StderrProgress {
     style: Style,
-    err: Mutex<std::io::Stderr>,
+    err: Mutex<TerminalSafe<std::io::Stderr>>,
 }
 
 impl StderrProgress {
     pub fn new(style: Style) -> StderrProgress {
         StderrProgress {
             style,
-            err: Mutex::new(std::io::stderr()),
+            err: Mutex::new(TerminalSafe(std::io::stderr())),
         }
     }
 }
@@ -117,9 +117,10 @@ impl Progress for ClusterLines {
             ClusterLines::Bars { bars, style, multi } => match (&step, bars.get(cluster)) {
                 // Warnings stay on screen above the bars.
                 (Step::Warning(_), _) => {
-                    let _ = multi.println(format!("[{cluster}] {}", describe(&step, *style)));
+                    let line = format!("[{cluster}] {}", describe(&step, *style));
+                    let _ = multi.println(for_terminal(&line));
                 }
-                (_, Some(bar)) => bar.set_message(describe(&step, *style)),
+                (_, Some(bar)) => bar.set_message(for_terminal(&describe(&step, *style))),
                 (_, None) => {}
             },
             ClusterLines::Lines(lines) => lines.step(cluster, step),
@@ -136,7 +137,7 @@ impl BatchProgress for ClusterLines {
         match self {
             ClusterLines::Bars { bars, .. } => {
                 if let Some(bar) = bars.get(cluster) {
-                    bar.finish_with_message(line);
+                    bar.finish_with_message(for_terminal(&line));
                 }
             }
             ClusterLines::Lines(lines) => lines.line(cluster, &line),

@@ -21,13 +21,13 @@ pub fn encrypted_regex() -> String {
 
 pub fn announce(rel: &str, leaked: &[String]) {
     if !ANNOUNCED.swap(true, Ordering::Relaxed) {
-        eprintln!(
+        crate::ui::to_stderr(&format!(
             "note: the .sops.yaml rule for {rel} would leave {} in clear (its encrypted_regex or \
              suffix is meant for other files); encrypting break-glass files' credential fields \
-             with --encrypted-regex '{}' instead, to the rule's recipients",
+             with --encrypted-regex '{}' instead, to the rule's recipients\n",
             leaked.join(", "),
             encrypted_regex()
-        );
+        ));
     }
 }
 

@@ -130,7 +130,7 @@ impl Journal {
         let mut line = serde_json::to_vec(entry)
             .map_err(|e| Error::failed(format!("cannot encode a journal entry: {e}")))?;
         line.push(b'\n');
-        let warn = &mut |w: &str| eprintln!("warning: {w}");
+        let warn = &mut |w: &str| crate::ui::to_stderr(&format!("warning: {w}\n"));
         let dir = state_dir::open_private(&self.home, state_dir::JOURNAL, warn)?;
         let mut journal = dir
             .open_append(OsStr::new(&self.name))
