@@ -38,7 +38,7 @@ fn main() -> ExitCode {
 
 fn report(message: &str, hint: Option<&str>, color: ColorChoice, code: u8) -> ExitCode {
     let style = Style::new(color, std::io::stderr().is_terminal());
-    let mut err = TerminalSafe(std::io::stderr().lock());
+    let mut err = TerminalSafe::new(std::io::stderr().lock());
     let _ = writeln!(err, "{} {message}", style.red("error:"));
     if let Some(hint) = hint {
         let _ = writeln!(err, "{} {hint}", style.bold("hint:"));

@@ -158,25 +158,57 @@ pub fn for_terminal(text: &str) -> String {
     out
 }
 
-/// A stream that writes everything through [`for_terminal`].
-pub struct TerminalSafe<W>(pub W);
+/// A stream that writes everything through [`for_terminal`]. A character split between
+/// two writes is held back until its last byte arrives (or the stream is flushed).
+pub struct TerminalSafe<W: Write> {
+    inner: W,
+    partial: Vec<u8>,
+}
+
+impl<W: Write> TerminalSafe<W> {
+    pub fn new(inner: W) -> Self {
+        TerminalSafe {
+            inner,
+            partial: Vec::new(),
+        }
+    }
+
+    /// Writes the first `complete` bytes held (invalid UTF-8 shown as U+FFFD).
+    fn pass(&mut self, complete: usize) -> std::io::Result<()> {
+        let bytes: Vec<u8> = self.partial.drain(..complete).collect();
+        let text = for_terminal(&String::from_utf8_lossy(&bytes));
+        self.inner.write_all(text.as_bytes())
+    }
+}
 
 impl<W: Write> Write for TerminalSafe<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .write_all(for_terminal(&String::from_utf8_lossy(buf)).as_bytes())?;
+        self.partial.extend_from_slice(buf);
+        let complete = match std::str::from_utf8(&self.partial) {
+            // Only an unfinished character at the end waits for more.
+            Err(e) if e.error_len().is_none() => e.valid_up_to(),
+            _ => self.partial.len(),
+        };
+        self.pass(complete)?;
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.0.flush()
+        self.pass(self.partial.len())?;
+        self.inner.flush()
+    }
+}
+
+impl<W: Write> Drop for TerminalSafe<W> {
+    fn drop(&mut self) {
+        let _ = self.flush();
     }
 }
 
 /// Writes `text` to stderr through [`for_terminal`]: for the few lines written outside a
 /// [`Ui`] (from deep in a step, or on the way out after a signal).
 pub fn to_stderr(text: &str) {
-    let _ = TerminalSafe(std::io::stderr().lock()).write_all(text.as_bytes());
+    let _ = TerminalSafe::new(std::io::stderr().lock()).write_all(text.as_bytes());
 }
 
 /// The two output streams with their styles.
@@ -193,8 +225,8 @@ impl Ui {
         Ui {
             out_style: Style::new(color, std::io::stdout().is_terminal()),
             err_style: Style::new(color, std::io::stderr().is_terminal()),
-            out: Box::new(TerminalSafe(std::io::stdout())),
-            err: Box::new(TerminalSafe(std::io::stderr())),
+            out: Box::new(TerminalSafe::new(std::io::stdout())),
+            err: Box::new(TerminalSafe::new(std::io::stderr())),
             verbose,
         }
     }
@@ -298,6 +330,17 @@ mod tests {
         assert!(!shown.chars().any(|c| c.is_control()), "{shown}");
         let back: serde_json::Value = serde_json::from_str(&shown).unwrap();
         assert_eq!(back, value);
+    }
+
+    #[test]
+    fn a_character_split_between_writes_arrives_whole() {
+        let mut out = TerminalSafe::new(Vec::new());
+        let text = "ä€😀\u{1b}";
+        for byte in text.as_bytes() {
+            out.write_all(&[*byte]).unwrap();
+        }
+        out.flush().unwrap();
+        assert_eq!(String::from_utf8(out.inner.clone()).unwrap(), "ä€😀\\u001b");
     }
 
     #[test]

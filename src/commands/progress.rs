@@ -45,7 +45,7 @@ impl StderrProgress {
     pub fn new(style: Style) -> StderrProgress {
         StderrProgress {
             style,
-            err: Mutex::new(TerminalSafe(std::io::stderr())),
+            err: Mutex::new(TerminalSafe::new(std::io::stderr())),
         }
     }
 }
