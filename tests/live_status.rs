@@ -98,6 +98,16 @@ fn adopt(env: &TestEnv, cp: &ControlPlane, kubeconfig: &Path, cluster: &str, ext
     assert!(out.status.success(), "{}\n{}", show(&out), cp.log_tail());
 }
 
+/// A fleet whose alpha is adopted on the control plane, its objects in `namespace`, and
+/// the admin kubeconfig from [`admins`].
+fn alpha_adopted_in(cp: &ControlPlane, namespace: &str) -> (TestEnv, PathBuf) {
+    let env = TestEnv::new().with_git();
+    place(&env, cp, &[("alpha", namespace)]);
+    let kc = admins(&env, cp);
+    adopt(&env, cp, &kc, "alpha", &[]);
+    (env, kc)
+}
+
 /// `status <cluster> --live`, with the cluster's admin context from [`admins`].
 fn live(
     env: &TestEnv,
@@ -199,10 +209,7 @@ fn a_use_after_the_file_was_written_shows_with_its_date() {
 fn adopts_own_check_is_forgotten_so_a_use_the_same_day_shows() {
     let _serial = serial();
     let cp = shared_control_plane();
-    let env = TestEnv::new().with_git();
-    place(&env, cp, &[("alpha", "live-checked")]);
-    let kc = admins(&env, cp);
-    adopt(&env, cp, &kc, "alpha", &[]);
+    let (env, kc) = alpha_adopted_in(cp, "live-checked");
     let checked = live_json(&env, cp, &kc, "alpha");
     assert_eq!(checked["state"], "unused_since_rotation", "{checked:#}");
     assert!(checked["last_used"].is_null(), "{checked:#}");
@@ -227,10 +234,7 @@ fn adopts_own_check_is_forgotten_so_a_use_the_same_day_shows() {
 fn a_secret_deleted_out_of_band_is_revoked() {
     let _serial = serial();
     let cp = shared_control_plane();
-    let env = TestEnv::new().with_git();
-    place(&env, cp, &[("alpha", "live-revoked")]);
-    let kc = admins(&env, cp);
-    adopt(&env, cp, &kc, "alpha", &[]);
+    let (env, kc) = alpha_adopted_in(cp, "live-revoked");
     kubectl(
         cp,
         &[
@@ -256,10 +260,7 @@ fn a_secret_deleted_out_of_band_is_revoked() {
 fn a_login_that_cannot_read_the_rotation_lock_is_told_so() {
     let _serial = serial();
     let cp = shared_control_plane();
-    let env = TestEnv::new().with_git();
-    place(&env, cp, &[("alpha", "live-no-lease")]);
-    let kc = admins(&env, cp);
-    adopt(&env, cp, &kc, "alpha", &[]);
+    let (env, _) = alpha_adopted_in(cp, "live-no-lease");
     let namespace = ["-n", "live-no-lease"];
     let role = ["create", "role", "objects", "--verb=get"];
     kubectl(
@@ -313,10 +314,7 @@ fn a_login_that_cannot_read_the_rotation_lock_is_told_so() {
 fn a_rotation_that_was_not_committed_leaves_the_file_stale() {
     let _serial = serial();
     let cp = shared_control_plane();
-    let env = TestEnv::new().with_git();
-    place(&env, cp, &[("alpha", "live-stale")]);
-    let kc = admins(&env, cp);
-    adopt(&env, cp, &kc, "alpha", &[]);
+    let (env, kc) = alpha_adopted_in(cp, "live-stale");
     let before = live_json(&env, cp, &kc, "alpha");
     let file = "clusters/alpha/break-glass-kubeconfig.enc.yaml";
     let out = bg(
