@@ -6,8 +6,7 @@
 
 mod support;
 
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::control_plane::ControlPlane;
 use support::{TestEnv, bg, run_with_stdin, serial, shared_control_plane, show, text};
@@ -130,28 +129,6 @@ fn assert_go_labels(cp: &ControlPlane, when: &str) {
     assert_eq!(source, "created by the Go kube-dc tool", "{when}");
 }
 
-fn reset_cluster(cp: &ControlPlane) {
-    for object in [
-        "secret/break-glass-token",
-        "serviceaccount/break-glass",
-        "clusterrolebinding/break-glass",
-    ] {
-        let out = cp
-            .kubectl(cp.admin_kubeconfig())
-            .args([
-                "delete",
-                "-n",
-                "kube-system",
-                object,
-                "--ignore-not-found",
-                "--wait",
-            ])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", show(&out));
-    }
-}
-
 /// Writes `cluster`'s file as the Go tool does for the live token: its kubeconfig layout
 /// (as in the committed fixture) and its --encrypted-regex, with the real sops.
 fn write_go_file(env: &TestEnv, cp: &ControlPlane, cluster: &str) {
@@ -181,37 +158,20 @@ fn write_go_file(env: &TestEnv, cp: &ControlPlane, cluster: &str) {
     std::fs::write(env.fleet.join(&rel), &out.stdout).unwrap();
 }
 
-fn wait_until_rejected(cp: &ControlPlane, kubeconfig: &Path) {
-    // Past the apiserver's 10 s cache of successful token reviews.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let who = cp.whoami(kubeconfig);
-        if !who.status.success() {
-            assert!(text(&who.stderr).contains("Unauthorized"), "{}", show(&who));
-            return;
-        }
-        assert!(Instant::now() < deadline, "the old token is still accepted");
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
 #[test]
 fn adopt_rotate_and_self_rotation_keep_the_go_tools_labels() {
     let _serial = serial();
     let cp = shared_control_plane();
-    reset_cluster(cp);
+    cp.remove_break_glass_objects();
     apply_go_objects(cp);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while cp
-        .secret_field("kube-system", "break-glass-token", "{.data.token}")
-        .is_none_or(|t| t.is_empty())
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the token controller did not fill the Secret"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    support::poll(
+        "the token controller to fill the Secret",
+        Duration::from_secs(30),
+        || {
+            cp.secret_field("kube-system", "break-glass-token", "{.data.token}")
+                .filter(|t| !t.is_empty())
+        },
+    );
     let env = TestEnv::go_fleet();
     write_go_file(&env, cp, "Prod");
     let env = env.with_git();
@@ -264,7 +224,7 @@ fn adopt_rotate_and_self_rotation_keep_the_go_tools_labels() {
         &[&["rotate", "Prod"][..], &admin, &server].concat(),
     );
     assert!(out.status.success(), "{}\n{}", show(&out), cp.log_tail());
-    wait_until_rejected(cp, &old);
+    cp.assert_rejected(&old);
     let new = env.decrypt_to_file("Prod", "new.kubeconfig");
     assert_eq!(text(&cp.whoami(&new).stdout), BG_USER);
     assert_go_labels(cp, "after rotate");
@@ -272,7 +232,7 @@ fn adopt_rotate_and_self_rotation_keep_the_go_tools_labels() {
     // Self-rotation with only the file and the key.
     let out = bg(&env, cp, &["rotate", "Prod", "--via", "break-glass"]);
     assert!(out.status.success(), "{}\n{}", show(&out), cp.log_tail());
-    wait_until_rejected(cp, &new);
+    cp.assert_rejected(&new);
     let newest = env.decrypt_to_file("Prod", "newest.kubeconfig");
     assert_eq!(text(&cp.whoami(&newest).stdout), BG_USER);
     assert_go_labels(cp, "after self-rotation");

@@ -38,27 +38,6 @@ fn kubectl(cp: &ControlPlane, args: &[&str]) -> Output {
 }
 
 /// Removes the break-glass objects and any lock, so a test starts from a clean cluster.
-fn reset_cluster(cp: &ControlPlane) {
-    for object in [
-        "secret/break-glass-token",
-        "serviceaccount/break-glass",
-        "lease/break-glass-rotation",
-    ] {
-        let out = kubectl(
-            cp,
-            &[
-                "delete",
-                "-n",
-                "kube-system",
-                object,
-                "--ignore-not-found",
-                "--wait",
-            ],
-        );
-        assert!(out.status.success(), "{}", show(&out));
-    }
-}
-
 fn adopt(env: &TestEnv, cp: &ControlPlane) {
     let out = bg(env, cp, &["adopt", "beta", "--server", cp.server_url()]);
     assert!(out.status.success(), "{}\n{}", show(&out), cp.log_tail());
@@ -107,7 +86,7 @@ fn first_to_say(runs: &[Running], said: &str) -> usize {
 fn adopted() -> (MutexGuard<'static, ()>, &'static ControlPlane, TestEnv) {
     let serial = serial();
     let cp = shared_control_plane();
-    reset_cluster(cp);
+    cp.remove_break_glass_objects();
     let env = TestEnv::new().with_git();
     adopt(&env, cp);
     (serial, cp, env)
@@ -297,7 +276,7 @@ fn sigterm_or_ctrl_c_before_any_revocation_releases_the_lock() {
     let cp = shared_control_plane();
     let env = TestEnv::new().with_git();
     for (signal, code) in [("-TERM", 143), ("-INT", 130)] {
-        reset_cluster(cp);
+        cp.remove_break_glass_objects();
         let stopped = TokenControllerStopped::new(cp);
         let adopt = [
             "adopt",

@@ -5,7 +5,7 @@ mod support;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::TestEnv;
 
@@ -50,11 +50,7 @@ fn session_files(env: &TestEnv) -> Vec<PathBuf> {
 }
 
 fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !ready() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    support::poll(what, Duration::from_secs(20), || ready().then_some(()));
 }
 
 fn alive(pid: i32) -> bool {

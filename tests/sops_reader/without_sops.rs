@@ -126,17 +126,7 @@ fn a_file_the_reader_leaves_to_sops_falls_back_and_says_so_under_v() {
     )
     .unwrap();
     let mut cmd = env.kube_dc();
-    cmd.args([
-        "-v",
-        "bootstrap",
-        "break-glass",
-        "use",
-        "alpha",
-        "--reason",
-        "test",
-        "--",
-        "true",
-    ]);
+    cmd.arg("-v").args(crate::support::USE_ALPHA);
     let out = cmd.output().unwrap();
     assert!(out.status.success(), "{}", show(&out));
     assert!(

@@ -48,6 +48,25 @@ fn show(out: &Output) -> String {
     )
 }
 
+/// `what()` once it is `Some`, polled every 50 ms for up to `limit`; fails naming `waiting_for`.
+pub fn poll<T>(
+    waiting_for: &str,
+    limit: std::time::Duration,
+    mut what: impl FnMut() -> Option<T>,
+) -> T {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(found) = what() {
+            return found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited {limit:?} for {waiting_for}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// The directory holding etcd, kube-apiserver, kube-controller-manager and kubectl.
 pub fn bin_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("KUBE_DC_K8S_BIN").filter(|d| !d.is_empty()) {
@@ -244,6 +263,44 @@ impl ControlPlane {
             ])
             .output()
             .unwrap_or_else(|e| panic!("cannot run kubectl: {e}"))
+    }
+
+    /// Polls `whoami` with `kubeconfig` until the apiserver rejects it as unauthorized,
+    /// for at most 30 s (it caches successful token reviews for 10 s).
+    pub fn assert_rejected(&self, kubeconfig: impl AsRef<Path>) {
+        let kubeconfig = kubeconfig.as_ref();
+        let rejected = poll(
+            &format!("{} to be rejected", kubeconfig.display()),
+            std::time::Duration::from_secs(30),
+            || Some(self.whoami(kubeconfig)).filter(|out| !out.status.success()),
+        );
+        let err = String::from_utf8_lossy(&rejected.stderr);
+        assert!(
+            err.contains("Unauthorized") || err.contains("must be logged in"),
+            "{} was refused, but not as unauthorized: {}",
+            kubeconfig.display(),
+            show(&rejected)
+        );
+    }
+
+    /// Deletes the break-glass objects of `kube-system` (token Secret, ServiceAccount,
+    /// ClusterRoleBinding, rotation Lease), so a test starts from a cluster that never saw
+    /// them.
+    pub fn remove_break_glass_objects(&self) {
+        for object in [
+            "secret/break-glass-token",
+            "serviceaccount/break-glass",
+            "clusterrolebinding/break-glass",
+            "lease/break-glass-rotation",
+        ] {
+            let out = self
+                .kubectl(self.admin_kubeconfig())
+                .args(["delete", "-n", "kube-system", object])
+                .args(["--ignore-not-found", "--wait"])
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run kubectl: {e}"));
+            assert!(out.status.success(), "{}", show(&out));
+        }
     }
 
     /// A field (`jsonpath`, e.g. `{.metadata.uid}`) of a Secret, read with the admin

@@ -340,6 +340,9 @@ impl TestEnv {
 
 pub mod control_plane;
 
+#[allow(unused_imports, reason = "each test crate uses a different subset")]
+pub use control_plane::poll;
+
 use control_plane::ControlPlane;
 
 /// One control plane per test binary, shared by its tests, which take [`serial`] because
